@@ -1,0 +1,135 @@
+// Command sluice runs a Sluice broker.
+//
+//	sluice serve [flags]     run a broker (defaults: 127.0.0.1:9092, ./sluice-data)
+//	sluice version           print the version
+//
+// Settings come from flags, a YAML file (--config) and SLUICE_*
+// environment variables (SLUICE_KAFKA_ADDR for --kafka-addr); flags win
+// over the environment, which wins over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/sluicedata/sluice/stages/broker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sluice",
+		Short:         "Sluice: a leaderless, Kafka-compatible broker on object storage",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe(), &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "sluice", version) },
+	})
+	return root
+}
+
+func newServe() *cobra.Command {
+	v := viper.New()
+	def := broker.NewConfig()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(v, cmd)
+			if err != nil {
+				return err
+			}
+			return serve(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.String("config", "", "YAML config file (keys are the flag names)")
+	f.String("kafka-addr", def.KafkaAddr, "Kafka listener host:port")
+	f.String("public-addr", "", "advertised host:port (default: the listen address)")
+	f.String("zone", "", "availability zone of this broker")
+	f.String("data-dir", def.DataDir, "directory for local state")
+	f.String("objects", "", "object store URL: file:///dir or mem:// (default file://<data-dir>/objects)")
+	f.String("metadata", "", "metadata store URL: empty for the embedded store under <data-dir>/meta, or mem://")
+	f.String("admin-addr", def.AdminAddr, "admin HTTP host:port (/healthz, /readyz); empty disables")
+	f.String("log-level", def.LogLevel, "debug, info, warn or error")
+	f.Int32("node-id", def.NodeID, "broker id clients see")
+	f.Bool("auto-create-topics", def.AutoCreateTopics, "auto.create.topics.enable")
+	f.Int32("default-partitions", def.DefaultPartitions, "num.partitions for auto-created topics")
+	f.Int32("max-request-bytes", def.MaxRequestBytes, "socket.request.max.bytes")
+	f.Duration("linger", def.Linger, "cashier linger, from the first batch of a flush")
+	f.Int64("flush-bytes", def.FlushBytes, "cashier flush size in bytes")
+	f.Int("upload-concurrency", def.UploadConcurrency, "max in-flight object uploads")
+	f.Int64("index-cache-bytes", 0, "fetch index cache size (0: default)")
+	f.Int64("data-cache-bytes", 0, "fetch data cache size (0: default)")
+	f.Duration("shutdown-timeout", def.ShutdownTimeout, "how long Close waits for in-flight produces")
+	return cmd
+}
+
+// loadConfig merges file, environment and flags (flags win).
+func loadConfig(v *viper.Viper, cmd *cobra.Command) (broker.Config, error) {
+	cfg := broker.NewConfig()
+	if err := v.BindPFlags(cmd.Flags()); err != nil {
+		return cfg, err
+	}
+	v.SetEnvPrefix("SLUICE")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if path := v.GetString("config"); path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+	}
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = false
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc())
+	})
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	// Unknown keys in the file are a mistake worth stopping for.
+	for _, k := range v.AllKeys() {
+		if cmd.Flags().Lookup(k) == nil {
+			return cfg, fmt.Errorf("config: unknown setting %q", k)
+		}
+	}
+	cfg.Version = version
+	return cfg, cfg.Validate()
+}
+
+func serve(cfg broker.Config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := broker.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return b.Close()
+	case err := <-b.Err():
+		return errors.Join(err, b.Close())
+	}
+}

@@ -1,0 +1,252 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
+	"github.com/sluicedata/sluice/stages/fetch"
+	"github.com/sluicedata/sluice/stages/kafka"
+	"github.com/sluicedata/sluice/stages/produce"
+)
+
+// Broker is a running Sluice broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	meta    meta.Store
+	objects objstore.Store
+	produce *produce.Pipeline
+	fetch   *fetch.Fetcher
+	kafka   *kafka.Server
+	ln      net.Listener
+	admin   *http.Server
+	adminLn net.Listener
+
+	ready     chan struct{}
+	errc      chan error
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Start validates cfg, opens the stores and starts serving. The broker is
+// ready when Ready is closed (at once, when Start returns without error).
+func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		level, _ := parseLevel(cfg.LogLevel)
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	b := &Broker{cfg: cfg, log: log, ready: make(chan struct{}), errc: make(chan error, 4), closed: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.closeStores()
+		}
+	}()
+
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	if b.objects, err = objstore.Open(ctx, cfg.Objects); err != nil {
+		return nil, fmt.Errorf("object store %q: %w", cfg.Objects, err)
+	}
+	if b.meta, err = meta.Open(ctx, cfg.Metadata, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	clusterID, err := b.meta.ClusterID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+
+	b.fetch = fetch.New(fetch.Config{
+		Meta: b.meta, Objects: b.objects, Logger: log,
+		IndexCacheBytes: cfg.IndexCacheBytes, DataCacheBytes: cfg.DataCacheBytes,
+	})
+	b.produce, err = produce.Start(produce.Config{
+		Meta: b.meta, Objects: b.objects, Logger: log,
+		Linger: cfg.Linger, FlushBytes: cfg.FlushBytes, UploadConcurrency: cfg.UploadConcurrency,
+		OnCommit: func(f *produce.Flush) {
+			b.fetch.Written(f.Key, f.Intake.Data, f.Intake.Rows)
+			b.fetch.Waker.Notify(f.Committed)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	b.ln, err = net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		b.produce.Close()
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	host, port, err := advertised(cfg.PublicAddr, b.ln.Addr().String())
+	if err != nil {
+		b.ln.Close()
+		b.produce.Close()
+		return nil, err
+	}
+	b.kafka, err = kafka.New(kafka.Config{
+		NodeID: cfg.NodeID, AdvertisedHost: host, AdvertisedPort: port, Rack: cfg.Zone,
+		ClusterID: clusterID, Meta: b.meta, Produce: b.produce, Fetch: b.fetch, Logger: log,
+		MaxRequestBytes: cfg.MaxRequestBytes, AutoCreateTopics: cfg.AutoCreateTopics,
+		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version,
+	})
+	if err != nil {
+		b.ln.Close()
+		b.produce.Close()
+		return nil, err
+	}
+	if cfg.AdminAddr != "" {
+		if b.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			b.ln.Close()
+			b.produce.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		b.admin = &http.Server{Handler: b.adminMux(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := b.admin.Serve(b.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.errc <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+	}
+	go func() {
+		if err := b.kafka.Serve(b.ln); err != nil {
+			b.errc <- fmt.Errorf("kafka: %w", err)
+		}
+	}()
+	log.Info("sluice broker started", "kafka", b.ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
+		"admin", cfg.AdminAddr, "objects", cfg.Objects, "metadata", metaName(cfg), "cluster", clusterID)
+	close(b.ready)
+	return b, nil
+}
+
+func metaName(cfg Config) string {
+	if cfg.Metadata == "" {
+		return "embedded:" + cfg.DataDir
+	}
+	return cfg.Metadata
+}
+
+// advertised picks the host and port clients are told to dial.
+func advertised(public, bound string) (string, int32, error) {
+	addr := public
+	if addr == "" {
+		addr = bound
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	if public == "" && (host == "" || host == "0.0.0.0" || host == "::") {
+		// A wildcard listener cannot be dialled; advertise this host.
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	return host, int32(p), nil
+}
+
+// Ready is closed once the broker serves.
+func (b *Broker) Ready() <-chan struct{} { return b.ready }
+
+// Err reports fatal serving errors.
+func (b *Broker) Err() <-chan error { return b.errc }
+
+// Addr is the Kafka listener's address.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// AdminAddr is the admin listener's address, or "".
+func (b *Broker) AdminAddr() string {
+	if b.adminLn == nil {
+		return ""
+	}
+	return b.adminLn.Addr().String()
+}
+
+// Meta is the broker's metadata store (for tests and tools).
+func (b *Broker) Meta() meta.Store { return b.meta }
+
+// Objects is the broker's object store (for tests and tools).
+func (b *Broker) Objects() objstore.Store { return b.objects }
+
+// Close stops accepting connections, drains in-flight produces (every
+// submitted batch is acknowledged or failed), closes the connections and
+// the stores. It is idempotent and safe to call concurrently.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.log.Info("sluice broker stopping")
+		b.kafka.StopAccepting()
+		drained := make(chan struct{})
+		go func() { b.produce.Close(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(b.cfg.ShutdownTimeout):
+			b.log.Warn("shutdown timeout: in-flight produces not drained")
+		}
+		b.kafka.Close()
+		if b.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = b.admin.Shutdown(ctx)
+			cancel()
+		}
+		b.closeStores()
+		b.log.Info("sluice broker stopped")
+		close(b.closed)
+	})
+	<-b.closed
+	return nil
+}
+
+func (b *Broker) closeStores() {
+	if b.meta != nil {
+		if err := b.meta.Close(); err != nil {
+			b.log.Warn("closing metadata store", "err", err)
+		}
+	}
+	if b.objects != nil {
+		if err := b.objects.Close(); err != nil {
+			b.log.Warn("closing object store", "err", err)
+		}
+	}
+}
+
+func (b *Broker) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		select {
+		case <-b.closed:
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		default:
+		}
+		if _, err := b.meta.ClusterID(ctx); err != nil {
+			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}

@@ -1,0 +1,141 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/sluicedata/sluice/stages/produce"
+)
+
+// Config is everything a broker needs. The field names match the command
+// line flags, YAML keys and SLUICE_* environment variables (see cmd/sluice).
+type Config struct {
+	// KafkaAddr is the Kafka listener (host:port; port 0 picks one).
+	KafkaAddr string `mapstructure:"kafka-addr"`
+	// PublicAddr is the advertised host:port; empty means the listen
+	// address (with the port actually bound).
+	PublicAddr string `mapstructure:"public-addr"`
+	// Zone is the broker's availability zone, reported as its rack.
+	Zone string `mapstructure:"zone"`
+	// DataDir holds local state: the embedded metadata store and the
+	// default object directory.
+	DataDir string `mapstructure:"data-dir"`
+	// Objects is the object store URL: file:///dir (default
+	// file://<data-dir>/objects) or mem://.
+	Objects string `mapstructure:"objects"`
+	// Metadata is the metadata store URL: empty for the embedded store
+	// under <data-dir>/meta, or mem://.
+	Metadata string `mapstructure:"metadata"`
+	// AdminAddr serves /healthz and /readyz; empty disables it.
+	AdminAddr string `mapstructure:"admin-addr"`
+	LogLevel  string `mapstructure:"log-level"`
+
+	// NodeID is the broker id clients see.
+	NodeID int32 `mapstructure:"node-id"`
+	// AutoCreateTopics is auto.create.topics.enable.
+	AutoCreateTopics bool `mapstructure:"auto-create-topics"`
+	// DefaultPartitions is num.partitions.
+	DefaultPartitions int32 `mapstructure:"default-partitions"`
+	// MaxRequestBytes is socket.request.max.bytes.
+	MaxRequestBytes int32 `mapstructure:"max-request-bytes"`
+
+	// Produce pipeline knobs.
+	Linger            time.Duration `mapstructure:"linger"`
+	FlushBytes        int64         `mapstructure:"flush-bytes"`
+	UploadConcurrency int           `mapstructure:"upload-concurrency"`
+	// Fetch caches.
+	IndexCacheBytes int64 `mapstructure:"index-cache-bytes"`
+	DataCacheBytes  int64 `mapstructure:"data-cache-bytes"`
+
+	// ShutdownTimeout bounds the drain of in-flight produces on Close.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
+
+	// Logger, if set, is used instead of one built from LogLevel.
+	Logger *slog.Logger `mapstructure:"-"`
+	// Version is reported to clients.
+	Version string `mapstructure:"-"`
+}
+
+// NewConfig returns the defaults: a broker that runs with no configuration.
+func NewConfig() Config {
+	return Config{
+		KafkaAddr:         "127.0.0.1:9092",
+		DataDir:           "./sluice-data",
+		AdminAddr:         "127.0.0.1:9089",
+		LogLevel:          "info",
+		AutoCreateTopics:  true,
+		DefaultPartitions: 1,
+		MaxRequestBytes:   100 << 20,
+		Linger:            produce.DefaultLinger,
+		FlushBytes:        produce.DefaultFlushBytes,
+		UploadConcurrency: produce.DefaultUploadConcurrency,
+		ShutdownTimeout:   30 * time.Second,
+		Version:           "dev",
+	}
+}
+
+// Validate checks the config and fills in derived defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.KafkaAddr); err != nil {
+		errs = append(errs, fmt.Errorf("kafka-addr %q: %v", c.KafkaAddr, err))
+	}
+	if c.PublicAddr != "" {
+		host, port, err := net.SplitHostPort(c.PublicAddr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("public-addr %q: %v", c.PublicAddr, err))
+		} else if p, perr := strconv.Atoi(port); perr != nil || p <= 0 || p > 65535 || host == "" {
+			errs = append(errs, fmt.Errorf("public-addr %q: want host:port with a port from 1 to 65535", c.PublicAddr))
+		}
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("admin-addr %q: %v", c.AdminAddr, err))
+		}
+	}
+	if c.DataDir == "" && (c.Objects == "" || c.Metadata == "") {
+		errs = append(errs, errors.New("data-dir is required unless both objects and metadata are set"))
+	}
+	if c.DefaultPartitions < 1 {
+		errs = append(errs, fmt.Errorf("default-partitions %d: must be at least 1", c.DefaultPartitions))
+	}
+	if c.MaxRequestBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("max-request-bytes %d: must be at least 1024", c.MaxRequestBytes))
+	}
+	if c.NodeID < 0 {
+		errs = append(errs, fmt.Errorf("node-id %d: must not be negative", c.NodeID))
+	}
+	if c.Linger < 0 || c.FlushBytes < 0 || c.UploadConcurrency < 0 {
+		errs = append(errs, errors.New("linger, flush-bytes and upload-concurrency must not be negative"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Objects == "" && c.DataDir != "" {
+		abs, err := filepath.Abs(filepath.Join(c.DataDir, "objects"))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Objects = "file://" + abs
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

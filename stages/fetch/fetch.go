@@ -1,0 +1,260 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/sluicedata/sluice/codec"
+	"github.com/sluicedata/sluice/pipeline"
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
+)
+
+// ErrStorage reports an object that is missing, unreadable or corrupt. The
+// front end answers it with a retriable storage error for that partition.
+var ErrStorage = errors.New("fetch: object storage")
+
+// Config configures a Fetcher.
+type Config struct {
+	Meta    meta.Store
+	Objects objstore.Store
+	Logger  *slog.Logger
+	// IndexCacheBytes bounds the decoded object indexes kept.
+	IndexCacheBytes int64
+	// DataCacheBytes bounds the object bytes kept: objects this broker
+	// wrote recently and byte runs it read.
+	DataCacheBytes int64
+	Observer       pipeline.Observer
+}
+
+// Defaults for the caches.
+const (
+	DefaultIndexCacheBytes = 64 << 20
+	DefaultDataCacheBytes  = 256 << 20
+	entriesPerPlan         = 16
+)
+
+// Fetcher reads committed batches of partitions.
+type Fetcher struct {
+	cfg   Config
+	index *Cache[*codec.IntakeIndex]
+	data  *Cache[[]byte]
+	Waker *Waker
+}
+
+// New returns a Fetcher.
+func New(cfg Config) *Fetcher {
+	if cfg.IndexCacheBytes <= 0 {
+		cfg.IndexCacheBytes = DefaultIndexCacheBytes
+	}
+	if cfg.DataCacheBytes <= 0 {
+		cfg.DataCacheBytes = DefaultDataCacheBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = pipeline.NopObserver{}
+	}
+	return &Fetcher{
+		cfg:   cfg,
+		index: NewCache[*codec.IntakeIndex](cfg.IndexCacheBytes),
+		data:  NewCache[[]byte](cfg.DataCacheBytes),
+		Waker: NewWaker(),
+	}
+}
+
+// Written caches an object this broker just committed, with its index, so
+// that tailing consumers read it from memory.
+func (f *Fetcher) Written(key string, data []byte, rows []codec.IndexRow) {
+	idx := &codec.IntakeIndex{Rows: rows}
+	f.index.Put(key, idx, idx.SizeBytes())
+	f.data.Put(key, data, int64(len(data)))
+}
+
+// Request is one partition of a fetch.
+type Request struct {
+	TP     meta.TP
+	Offset int64
+	// MaxBytes is the partition's max bytes.
+	MaxBytes int32
+}
+
+// Result is what a fetch of one partition found.
+type Result struct {
+	State meta.PartitionState
+	// Records holds whole batches with their assigned offsets.
+	Records []byte
+	Err     error
+}
+
+// Read reads tp from req.Offset: at most min(req.MaxBytes, budget) bytes,
+// except that when mustProgress is set (nothing else is in the response
+// yet) the first batch is returned whole however large.
+func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgress bool) Result {
+	// plan
+	start := time.Now()
+	state, err := f.cfg.Meta.PartitionState(ctx, req.TP)
+	if err != nil {
+		return Result{Err: err}
+	}
+	res := Result{State: state}
+	if req.Offset < state.LogStart || req.Offset > state.HighWatermark {
+		res.Err = meta.ErrOffsetOutOfRange
+		return res
+	}
+	if req.Offset == state.HighWatermark {
+		return res
+	}
+	limit := req.MaxBytes
+	if budget < limit {
+		limit = budget
+	}
+	entries, err := f.cfg.Meta.Entries(ctx, req.TP, req.Offset, entriesPerPlan)
+	f.cfg.Observer.Processed("fetch.plan", 0, time.Since(start), len(entries), 0)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	offset := req.Offset
+	for _, e := range entries {
+		if offset >= state.HighWatermark {
+			break
+		}
+		out, next, full, err := f.readEntry(ctx, e, offset, state.HighWatermark, res.Records, limit, mustProgress && len(res.Records) == 0)
+		if err != nil {
+			f.cfg.Logger.Warn("fetch read failed", "object", e.ObjectKey, "partition", req.TP.Partition, "err", err)
+			if len(res.Records) == 0 {
+				res.Err = err
+			}
+			return res
+		}
+		res.Records, offset = out, next
+		if full {
+			break
+		}
+	}
+	return res
+}
+
+// readEntry appends the batches of entry e at or after offset to out. It
+// returns the next offset to read and whether the byte limit was reached.
+func (f *Fetcher) readEntry(ctx context.Context, e meta.IndexEntry, offset, hwm int64, out []byte, limit int32, mustProgress bool) ([]byte, int64, bool, error) {
+	// index
+	start := time.Now()
+	idx, err := f.loadIndex(ctx, e)
+	if err != nil {
+		return out, offset, true, err
+	}
+	rows := idx.Partition(e.TP.Topic, e.TP.Partition)
+	f.cfg.Observer.Processed("fetch.index", 0, time.Since(start), len(rows), 0)
+
+	// Choose the rows of this entry's run that hold offsets >= offset and
+	// fit in the limit.
+	start = time.Now()
+	last := e.RelBase + (e.LastOffset - e.BaseOffset)
+	var sel []codec.IndexRow
+	size := int64(len(out))
+	full := false
+	for _, r := range rows {
+		if r.RelOffset < e.RelBase || r.RelOffset > last {
+			continue
+		}
+		base := e.BaseOffset + (r.RelOffset - e.RelBase)
+		if base+int64(r.LastOffsetDelta) < offset {
+			continue
+		}
+		if base >= hwm {
+			break
+		}
+		if size+int64(r.Len) > int64(limit) && !(mustProgress && len(sel) == 0) {
+			full = true
+			break
+		}
+		sel = append(sel, r)
+		size += int64(r.Len)
+	}
+	if len(sel) == 0 {
+		return out, e.LastOffset + 1, full, nil
+	}
+	lo, hi := sel[0].Pos, sel[len(sel)-1].Pos+int64(sel[len(sel)-1].Len)
+
+	// read
+	data, err := f.readRange(ctx, e, lo, hi)
+	if err != nil {
+		return out, offset, true, err
+	}
+	f.cfg.Observer.Processed("fetch.read", 0, time.Since(start), len(sel), hi-lo)
+
+	// assemble
+	start = time.Now()
+	next := offset
+	for _, r := range sel {
+		p := r.Pos - lo
+		if p < 0 || p+int64(r.Len) > int64(len(data)) || r.Len < codec.BatchHeaderSize {
+			return out, offset, true, fmt.Errorf("%w: %s: batch at %d outside the bytes read", ErrStorage, e.ObjectKey, r.Pos)
+		}
+		at := len(out)
+		out = append(out, data[p:p+int64(r.Len)]...)
+		base := e.BaseOffset + (r.RelOffset - e.RelBase)
+		codec.SetBaseOffset(out[at:], base)
+		codec.SetPartitionLeaderEpoch(out[at:], 0)
+		next = base + int64(r.LastOffsetDelta) + 1
+	}
+	f.cfg.Observer.Processed("fetch.assemble", 0, time.Since(start), len(sel), hi-lo)
+	return out, next, full, nil
+}
+
+// loadIndex returns an object's decoded index: from the cache, or by one
+// ranged read of the index and footer.
+func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.IntakeIndex, error) {
+	if idx, ok := f.index.Get(e.ObjectKey); ok {
+		return idx, nil
+	}
+	b, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.IndexPos, e.IndexLen+codec.IntakeFooterSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read index of %s: %v", ErrStorage, e.ObjectKey, err)
+	}
+	if int64(len(b)) != e.IndexLen+codec.IntakeFooterSize {
+		return nil, fmt.Errorf("%w: %s: index truncated", ErrStorage, e.ObjectKey)
+	}
+	pos, n, crc, err := codec.ParseIntakeFooter(b[e.IndexLen:])
+	if err != nil || pos != e.IndexPos || n != e.IndexLen {
+		return nil, fmt.Errorf("%w: %s: bad footer (%v)", ErrStorage, e.ObjectKey, err)
+	}
+	idx, err := codec.DecodeIntakeIndex(b[:e.IndexLen], crc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrStorage, e.ObjectKey, err)
+	}
+	f.index.Put(e.ObjectKey, idx, idx.SizeBytes())
+	return idx, nil
+}
+
+// readRange returns object bytes [lo, hi) of e's object: from a cached
+// whole object, from a cached run, or by reading the entry's whole run
+// (read-ahead for the next fetch of a catching-up consumer).
+func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64) ([]byte, error) {
+	if obj, ok := f.data.Get(e.ObjectKey); ok && int64(len(obj)) >= hi {
+		return obj[lo:hi], nil
+	}
+	runKey := e.ObjectKey + "@" + strconv.FormatInt(e.ByteStart, 10)
+	if run, ok := f.data.Get(runKey); ok && lo >= e.ByteStart && hi-e.ByteStart <= int64(len(run)) {
+		return run[lo-e.ByteStart : hi-e.ByteStart], nil
+	}
+	if lo < e.ByteStart || hi > e.ByteEnd {
+		return nil, fmt.Errorf("%w: %s: range [%d,%d) outside run [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
+	}
+	run, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.ByteStart, e.ByteEnd-e.ByteStart)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)
+	}
+	if int64(len(run)) != e.ByteEnd-e.ByteStart {
+		return nil, fmt.Errorf("%w: %s: object truncated", ErrStorage, e.ObjectKey)
+	}
+	f.data.Put(runKey, run, int64(len(run)))
+	return run[lo-e.ByteStart : hi-e.ByteStart], nil
+}

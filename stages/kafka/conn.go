@@ -1,0 +1,191 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicedata/sluice/codec"
+)
+
+// conn is one client connection.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	slots  chan *slot
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// slot is the place of one response in the connection's answer order.
+type slot struct {
+	ready chan struct{}
+	frame []byte // nil: no response (acks=0)
+}
+
+// Request is one decoded request, with the slot its response goes in.
+type Request struct {
+	Header codec.RequestHeader
+	Msg    kmsg.Request
+	// Ctx ends when the connection closes.
+	Ctx  context.Context
+	conn *conn
+	slot *slot
+	done bool
+}
+
+// ClientID is the request's client.id ("" if null).
+func (r *Request) ClientID() string {
+	if r.Header.ClientID == nil {
+		return ""
+	}
+	return *r.Header.ClientID
+}
+
+// Respond sends resp in the request's turn; nil sends nothing (a produce
+// with acks=0). Only the first call counts.
+func (r *Request) Respond(resp kmsg.Response) {
+	if r.done {
+		return
+	}
+	r.done = true
+	if resp != nil {
+		resp.SetVersion(r.Header.APIVersion)
+		// ApiVersions answers always use header v0 so that a client that
+		// sent a version we do not know can still read the answer.
+		flexible := resp.IsFlexible() && r.Header.APIKey != kmsg.ApiVersions.Int16()
+		r.slot.frame = codec.AppendResponse(nil, r.Header.CorrelationID, flexible, resp.AppendTo(nil))
+	}
+	close(r.slot.ready)
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{s: s, nc: nc, slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel}
+}
+
+// shutdown closes the connection's read side; the writer finishes the
+// answers already owed and then closes the socket.
+func (c *conn) shutdown() {
+	c.once.Do(func() {
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.CloseRead()
+		} else {
+			c.nc.Close()
+		}
+	})
+}
+
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	close(c.slots)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.s.log.Warn("closing client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+	}
+	// Give in-flight handlers a bounded time to answer, then give up on
+	// them so a stuck handler cannot hold the connection forever.
+	select {
+	case <-writerDone:
+	case <-time.After(2 * time.Minute):
+	}
+	c.cancel()
+	c.nc.Close()
+	<-writerDone
+}
+
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		frame, err := codec.ReadFrame(br, c.s.cfg.MaxRequestBytes)
+		if err != nil {
+			return err
+		}
+		hdr, body, err := codec.ParseRequestHeader(frame)
+		if err != nil {
+			return err
+		}
+		h, ok := handlers[hdr.APIKey]
+		if !ok {
+			return fmt.Errorf("unsupported API key %d (version %d)", hdr.APIKey, hdr.APIVersion)
+		}
+		sl := &slot{ready: make(chan struct{})}
+		req := &Request{Header: hdr, Ctx: c.ctx, conn: c, slot: sl}
+		if hdr.APIVersion < h.minVersion || hdr.APIVersion > h.maxVersion {
+			if hdr.APIKey != kmsg.ApiVersions.Int16() {
+				return fmt.Errorf("unsupported %s version %d (serving %d-%d)", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, h.minVersion, h.maxVersion)
+			}
+			// KIP-511: answer an ApiVersions of a version we do not know
+			// with UNSUPPORTED_VERSION at v0, listing what we support.
+			c.slots <- sl
+			resp := apiVersionsResponse()
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			req.Header.APIVersion = 0
+			req.Respond(resp)
+			continue
+		}
+		msg := kmsg.RequestForKey(hdr.APIKey)
+		msg.SetVersion(hdr.APIVersion)
+		if err := msg.ReadFrom(body); err != nil {
+			return fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
+		}
+		req.Msg = msg
+		select {
+		case c.slots <- sl:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+		if err := h.fn(c.s, req); err != nil {
+			return fmt.Errorf("%s: %w", kmsg.NameForKey(hdr.APIKey), err)
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	failed := false
+	for sl := range c.slots {
+		select {
+		case <-sl.ready:
+		default:
+			// The next answer is not ready: send what is buffered first.
+			if !failed && bw.Buffered() > 0 && bw.Flush() != nil {
+				failed = true
+				c.nc.Close()
+			}
+			select {
+			case <-sl.ready:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if failed || sl.frame == nil {
+			continue
+		}
+		if _, err := bw.Write(sl.frame); err != nil {
+			failed = true
+			c.nc.Close()
+			continue
+		}
+		if len(c.slots) == 0 && bw.Flush() != nil {
+			failed = true
+			c.nc.Close()
+		}
+	}
+	if !failed {
+		_ = bw.Flush()
+	}
+}

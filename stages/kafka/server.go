@@ -1,0 +1,175 @@
+package kafka
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicedata/sluice/codec"
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/stages/fetch"
+	"github.com/sluicedata/sluice/stages/produce"
+)
+
+// Config configures the Kafka front end.
+type Config struct {
+	// NodeID is this broker's id in Metadata answers.
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are what clients are told to dial.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// Rack is the broker's zone, reported as its rack.
+	Rack      string
+	ClusterID string
+
+	Meta    meta.Store
+	Produce *produce.Pipeline
+	Fetch   *fetch.Fetcher
+	Logger  *slog.Logger
+
+	// MaxRequestBytes is socket.request.max.bytes.
+	MaxRequestBytes int32
+	// AutoCreateTopics is auto.create.topics.enable.
+	AutoCreateTopics bool
+	// DefaultPartitions is num.partitions, for auto-created topics and
+	// CreateTopics with -1 partitions.
+	DefaultPartitions int32
+	// MaxInFlightPerConn bounds the requests a connection may have
+	// unanswered before the broker stops reading from it.
+	MaxInFlightPerConn int
+	// FetchSessions bounds the fetch sessions kept (KIP-227).
+	FetchSessions int
+	// Version is reported to clients (ApiVersions software version).
+	Version string
+}
+
+// Server serves the Kafka protocol.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	sessions *fetchSessions
+	topics   *topicCache
+
+	mu       sync.Mutex
+	ln       []net.Listener
+	conns    map[*conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+	draining chan struct{}
+}
+
+// New returns a Server; Serve starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Meta == nil || cfg.Produce == nil || cfg.Fetch == nil {
+		return nil, errors.New("kafka: Meta, Produce and Fetch are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = codec.DefaultMaxRequestBytes
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.MaxInFlightPerConn <= 0 {
+		cfg.MaxInFlightPerConn = 64
+	}
+	if cfg.FetchSessions <= 0 {
+		cfg.FetchSessions = 1000
+	}
+	return &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		sessions: newFetchSessions(cfg.FetchSessions),
+		topics:   newTopicCache(cfg.Meta, time.Second),
+		conns:    make(map[*conn]struct{}),
+		draining: make(chan struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.ln = append(s.ln, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// StopAccepting closes the listeners; connections keep being served, so
+// that in-flight produces can be answered while the pipeline drains.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.draining)
+		for _, ln := range s.ln {
+			ln.Close()
+		}
+	}
+}
+
+// Close stops accepting, closes every connection (after their written
+// responses are flushed) and waits for them.
+func (s *Server) Close() {
+	s.StopAccepting()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// ConnCount reports the open client connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

@@ -1,0 +1,24 @@
+// Package produce is Sluice's produce pipeline: the typed stages a record
+// batch passes through between a Produce request and its acknowledgement.
+//
+//	Submit ─► decode ─► sequence ─► cashier ─► compress ─► upload ─► commit ─► ack
+//	          (N)       (1, state)  (linger,   (N, builds  (max in   (1, group  (Done per
+//	                                 bytes)     the object) flight)   commit)    batch)
+//
+// decode validates one partition's batch (CRC, sizes, counts, timestamps)
+// and applies LogAppendTime. sequence answers idempotent retries of batches
+// it has seen (in flight or committed) without writing them again and
+// fences old producer epochs; the authoritative sequence check is made by
+// the metadata store inside the commit transaction, so a restarted broker
+// or a second broker can never commit a gap or a duplicate. cashier gathers
+// the batches of every connection and partition into one flush; compress
+// re-encodes batches whose topic asks for another codec and lays out the
+// intake object; upload puts it in object storage (durable on return);
+// commit asks the metadata store, in one transaction per group of flushes,
+// to assign offsets; ack completes every batch. A batch is acknowledged
+// only after both its bytes are durable and its offsets committed.
+//
+// Upload runs several flushes at once but emits them in flush order, and
+// commit takes them in that order, so batches from one connection get
+// offsets in the order they were sent.
+package produce

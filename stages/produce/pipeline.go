@@ -1,0 +1,252 @@
+package produce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluicedata/sluice/pipeline"
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
+)
+
+// Config configures the produce pipeline. Zero values take the defaults
+// below, which were chosen by benchmark (see the README).
+type Config struct {
+	Meta    meta.Store
+	Objects objstore.Store
+	Logger  *slog.Logger
+
+	// Linger is how long the cashier waits, from the first batch of a
+	// flush, for more batches.
+	Linger time.Duration
+	// FlushBytes closes a flush early once it holds this many bytes.
+	FlushBytes int64
+	// FlushBatches closes a flush early once it holds this many batches.
+	FlushBatches int
+	// UploadConcurrency is the max in-flight object uploads.
+	UploadConcurrency int
+	// CommitGroup is how many uploaded flushes one metadata transaction
+	// may commit together.
+	CommitGroup int
+	// DecodeWorkers validate batches in parallel.
+	DecodeWorkers int
+	// UploadTimeout bounds one object Put.
+	UploadTimeout time.Duration
+	// CommitTimeout bounds one metadata commit.
+	CommitTimeout time.Duration
+	// QueueDepth is each stage's channel capacity.
+	QueueDepth int
+
+	Observer pipeline.Observer
+	// OnCommit is called after a flush committed, before its batches are
+	// acknowledged: the broker caches the object and wakes fetches.
+	OnCommit func(f *Flush)
+}
+
+// Defaults.
+const (
+	DefaultLinger            = 2 * time.Millisecond
+	DefaultFlushBytes        = 8 << 20
+	DefaultFlushBatches      = 4096
+	DefaultUploadConcurrency = 4
+	DefaultCommitGroup       = 8
+	DefaultUploadTimeout     = 30 * time.Second
+	DefaultCommitTimeout     = 30 * time.Second
+)
+
+func (c *Config) setDefaults() {
+	if c.Linger <= 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = DefaultFlushBytes
+	}
+	if c.FlushBatches <= 0 {
+		c.FlushBatches = DefaultFlushBatches
+	}
+	if c.UploadConcurrency <= 0 {
+		c.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if c.CommitGroup <= 0 {
+		c.CommitGroup = DefaultCommitGroup
+	}
+	if c.DecodeWorkers <= 0 {
+		c.DecodeWorkers = 2
+	}
+	if c.UploadTimeout <= 0 {
+		c.UploadTimeout = DefaultUploadTimeout
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = DefaultCommitTimeout
+	}
+	if c.QueueDepth <= 0 {
+		c.QueueDepth = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = pipeline.NopObserver{}
+	}
+}
+
+// Pipeline is a running produce pipeline.
+type Pipeline struct {
+	cfg  Config
+	in   chan *Batch
+	done <-chan struct{}
+
+	mu     sync.RWMutex
+	closed bool
+	seq    uint64
+}
+
+// Start builds and starts the pipeline.
+func Start(cfg Config) (*Pipeline, error) {
+	if cfg.Meta == nil || cfg.Objects == nil {
+		return nil, errors.New("produce: Meta and Objects are required")
+	}
+	cfg.setDefaults()
+	p := &Pipeline{cfg: cfg, in: make(chan *Batch, cfg.QueueDepth)}
+	ctx := context.Background()
+	obs := cfg.Observer
+	batchSize := func(v any) int64 { return v.(*Batch).Size() }
+	flushSize := func(v any) int64 { return v.(*Flush).Bytes() }
+	seq := newSequencer(cfg.Meta)
+
+	decoded := pipeline.Map("decode", pipeline.MapConfig{Workers: cfg.DecodeWorkers, Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, decode).Run(ctx, p.in)
+	sequenced := pipeline.Map("sequence", pipeline.MapConfig{Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, seq.sequence).Run(ctx, decoded)
+	gathered := pipeline.Batch[*Batch]("cashier", pipeline.BatchConfig{
+		MaxCount: cfg.FlushBatches, MaxBytes: cfg.FlushBytes, Linger: cfg.Linger,
+		Buffer: 2, Observer: obs, Size: batchSize,
+	}).Run(ctx, sequenced)
+	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2}, p.newFlush).Run(ctx, gathered)
+	compressed := pipeline.Map("compress", pipeline.MapConfig{Workers: 2, Buffer: 2, Observer: obs, Size: flushSize}, compress).Run(ctx, flushes)
+	uploaded := pipeline.Map("upload", pipeline.MapConfig{Workers: cfg.UploadConcurrency, Buffer: cfg.UploadConcurrency, Observer: obs, Size: flushSize}, p.upload).Run(ctx, compressed)
+	groups := pipeline.Batch[*Flush]("commit-group", pipeline.BatchConfig{MaxCount: cfg.CommitGroup}).Run(ctx, uploaded)
+	committed := pipeline.Map("commit", pipeline.MapConfig{Observer: obs}, p.commit).Run(ctx, groups)
+	p.done = pipeline.Go(committed, p.ack)
+	return p, nil
+}
+
+// Submit hands a batch to the pipeline; its Done is called exactly once.
+// It blocks while the pipeline is full (backpressure) or until ctx ends.
+func (p *Pipeline) Submit(ctx context.Context, b *Batch) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		b.fail(ErrShuttingDown)
+		return
+	}
+	select {
+	case p.in <- b:
+	case <-ctx.Done():
+		b.fail(ctx.Err())
+	}
+}
+
+// Close stops intake and waits until every submitted batch is completed.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.in)
+	}
+	p.mu.Unlock()
+	<-p.done
+}
+
+func (p *Pipeline) newFlush(_ context.Context, batches []*Batch) (*Flush, bool) {
+	p.seq++
+	return &Flush{Seq: p.seq, Key: newObjectKey(time.Now()), Batches: batches}, true
+}
+
+func (p *Pipeline) upload(ctx context.Context, f *Flush) (*Flush, bool) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.UploadTimeout)
+	defer cancel()
+	if err := p.cfg.Objects.Put(ctx, f.Key, f.Intake.Data); err != nil {
+		p.cfg.Logger.Warn("intake upload failed", "key", f.Key, "bytes", len(f.Intake.Data), "err", err)
+		f.Err = fmt.Errorf("%w: upload %s: %v", ErrStorage, f.Key, err)
+	}
+	return f, true
+}
+
+// commit assigns offsets to a group of uploaded flushes in one metadata
+// transaction. Flushes whose upload failed are left out (and failed).
+func (p *Pipeline) commit(ctx context.Context, group []*Flush) ([]*Flush, bool) {
+	var objs []meta.ObjectCommit
+	var ok []*Flush
+	for _, f := range group {
+		if f.Err == nil {
+			objs = append(objs, f.objectCommit())
+			ok = append(ok, f)
+		}
+	}
+	if len(objs) == 0 {
+		return group, true
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.CommitTimeout)
+	defer cancel()
+	res, err := p.cfg.Meta.Commit(ctx, objs)
+	if err != nil {
+		p.cfg.Logger.Warn("metadata commit failed", "objects", len(objs), "err", err)
+		for _, f := range ok {
+			f.Err = fmt.Errorf("%w: commit: %v", ErrStorage, err)
+		}
+		return group, true
+	}
+	for i, f := range ok {
+		f.setResults(objs[i], res[i])
+	}
+	return group, true
+}
+
+// setResults maps the store's results (in object order) back to the
+// flush's batches.
+func (f *Flush) setResults(oc meta.ObjectCommit, res []meta.BatchResult) {
+	byPos := make(map[int64]meta.BatchResult, len(res))
+	seen := make(map[meta.TP]bool)
+	for i, bc := range oc.Batches {
+		byPos[bc.Pos] = res[i]
+		if res[i].Err == nil && !res[i].Duplicate && !seen[bc.TP] {
+			seen[bc.TP] = true
+			f.Committed = append(f.Committed, bc.TP)
+		}
+	}
+	f.results = make([]meta.BatchResult, len(f.Batches))
+	for i, b := range f.Batches {
+		f.results[i] = byPos[f.Intake.Rows[f.Intake.RowOf[b.addID]].Pos]
+	}
+}
+
+// ack completes every batch of the group.
+func (p *Pipeline) ack(group []*Flush) {
+	for _, f := range group {
+		if f.Err == nil && p.cfg.OnCommit != nil && len(f.Committed) > 0 {
+			p.cfg.OnCommit(f)
+		}
+		for i, b := range f.Batches {
+			if f.Err != nil {
+				b.fail(f.Err)
+				continue
+			}
+			r := f.results[i]
+			if r.Err != nil {
+				b.fail(r.Err)
+				continue
+			}
+			b.LogStart = r.LogStart
+			b.Duplicate = r.Duplicate
+			b.Done.Done(r.BaseOffset, nil)
+		}
+	}
+}
+
+func sortByRow(bcs []meta.BatchCommit, f *Flush) {
+	sort.SliceStable(bcs, func(i, j int) bool { return bcs[i].Pos < bcs[j].Pos })
+}
