@@ -7,9 +7,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicedata/sluice/codec"
+	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/stages/fetch"
 	"github.com/sluicedata/sluice/stages/produce"
-	"github.com/sluicedata/sluice/sinks/meta"
 )
 
 // errorCode maps a Go error from the pipelines or stores to the Kafka error

@@ -15,10 +15,10 @@ import (
 // Sessions are bounded; the least recently used is evicted, and its client
 // then gets FETCH_SESSION_ID_NOT_FOUND and starts a new one.
 type fetchSessions struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	byID  map[int32]*list.Element
+	mu   sync.Mutex
+	max  int
+	ll   *list.List
+	byID map[int32]*list.Element
 }
 
 type fetchSession struct {
