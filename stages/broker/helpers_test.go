@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/stages/broker"
 )
 
@@ -78,3 +79,5 @@ func consumeAll(t testing.TB, addr, topic string, n int) []*kgo.Record {
 	}
 	return out
 }
+
+func metaTP(id meta.TopicID, p int32) meta.TP { return meta.TP{Topic: id, Partition: p} }

@@ -31,9 +31,11 @@ func TestKcatRoundTrip(t *testing.T) {
 		t.Fatalf("kcat produce: %v\n%s", err, out)
 	}
 	cons := exec.CommandContext(ctx, kcat, "-b", b.Addr(), "-t", "kcat", "-C", "-o", "beginning", "-e", "-q")
+	var stderr bytes.Buffer
+	cons.Stderr = &stderr
 	out, err := cons.Output()
 	if err != nil {
-		t.Fatalf("kcat consume: %v\n%s", err, out)
+		t.Fatalf("kcat consume: %v\n%s", err, stderr.String())
 	}
 	if got, want := string(out), in.String(); got != want {
 		gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
