@@ -1,0 +1,141 @@
+package boltmeta
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/meta/kvmeta"
+)
+
+// FileName is the database file's name inside the store's directory.
+const FileName = "meta.db"
+
+// bucket holds every key: kvmeta has its own key prefixes, and one bucket
+// keeps cursors simple.
+var bucket = []byte("sluice")
+
+// lockTimeout bounds the wait for the file lock held by another opener
+// (a var so tests need not wait that long).
+var lockTimeout = 2 * time.Second
+
+func init() {
+	opener := func(_ context.Context, u, dataDir string) (meta.Store, error) {
+		dir, err := dirFromURL(u, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		return Open(dir)
+	}
+	meta.Register("bolt", opener)
+	meta.Register("file", opener)
+}
+
+// dirFromURL resolves "" (dataDir), "bolt:///dir" and "file:///dir".
+func dirFromURL(u, dataDir string) (string, error) {
+	if u == "" {
+		if dataDir == "" {
+			return "", errors.New("boltmeta: no metadata store URL and no data directory")
+		}
+		return dataDir, nil
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("boltmeta: bad metadata store URL %q: %w", u, err)
+	}
+	if p.Host != "" && p.Host != "localhost" {
+		return "", fmt.Errorf("boltmeta: metadata store URL %q: host %q not supported (want %s:///abs/dir)", u, p.Host, p.Scheme)
+	}
+	if !filepath.IsAbs(p.Path) || p.RawQuery != "" {
+		return "", fmt.Errorf("boltmeta: metadata store URL %q: want %s:///abs/dir", u, p.Scheme)
+	}
+	return filepath.Clean(p.Path), nil
+}
+
+// Open opens (creating if needed) the store in dir, file dir/meta.db.
+func Open(dir string) (meta.Store, error) {
+	kv, err := OpenKV(dir)
+	if err != nil {
+		return nil, err
+	}
+	return kvmeta.New(kv), nil
+}
+
+// KV is a kvmeta.KV over a bbolt database.
+type KV struct {
+	db *bolt.DB
+}
+
+var _ kvmeta.KV = (*KV)(nil)
+
+// OpenKV opens the bbolt key-value store in dir (dir/meta.db).
+func OpenKV(dir string) (*KV, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("boltmeta: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("boltmeta: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltmeta: init %s: %w", path, err)
+	}
+	return &KV{db: db}, nil
+}
+
+// View runs fn in a bbolt read transaction.
+func (k *KV) View(fn func(kvmeta.Tx) error) error {
+	return k.wrap(k.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx.Bucket(bucket)}) }))
+}
+
+// Update runs fn in a bbolt read-write transaction, fsynced on commit.
+func (k *KV) Update(fn func(kvmeta.Tx) error) error {
+	return k.wrap(k.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx.Bucket(bucket)}) }))
+}
+
+// wrap maps bbolt's closed-database error to meta.ErrClosed.
+func (k *KV) wrap(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return meta.ErrClosed
+	}
+	return err
+}
+
+// Close closes the database.
+func (k *KV) Close() error { return k.db.Close() }
+
+type boltTx struct{ b *bolt.Bucket }
+
+func (t boltTx) Get(key []byte) []byte { return t.b.Get(key) }
+
+func (t boltTx) Put(key, val []byte) error { return t.b.Put(key, val) }
+
+func (t boltTx) Delete(key []byte) error { return t.b.Delete(key) }
+
+func (t boltTx) Seek(prefix, from []byte, fn func(k, v []byte) bool) error {
+	start := prefix
+	if bytes.Compare(from, prefix) > 0 {
+		start = from
+	}
+	c := t.b.Cursor()
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if !fn(k, v) {
+			break
+		}
+	}
+	return nil
+}

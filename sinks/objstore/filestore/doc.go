@@ -1,0 +1,17 @@
+// Package filestore is the local-directory object store, Sluice's default
+// ("file:///abs/dir" or a bare path).
+//
+// Sluice acknowledges a produce only once its bytes are durable, and
+// gocloud's fileblob does not fsync, hence this package. Put writes the
+// object to a temporary file next to its final name, fsyncs the file,
+// renames it into place and fsyncs the directory, so that after a crash
+// an object is either absent or complete, never partial; directories
+// created on the way are fsynced into their parents too.
+//
+// Keys map to relative paths ('/' separates directories). Keys that could
+// escape the root or alias another key are rejected: empty keys, absolute
+// keys, empty, "." or ".." segments, backslashes and NUL bytes. Segments
+// starting with the temporary-file prefix (".sluice-tmp-") are reserved.
+//
+// Importing the package registers the "file" scheme with objstore.Open.
+package filestore
