@@ -61,6 +61,10 @@
 //	absolute = entry.BaseOffset + (row.RelOffset - entry.RelBase)
 //
 // and its last record is at absolute + row.LastOffsetDelta.
+//
+// (This is a file comment, deliberately detached from the package clause;
+// the package documentation lives in doc.go.)
+
 package codec
 
 import (
@@ -326,7 +330,7 @@ func ParseIntakeFooter(tail []byte) (indexPos, indexLen int64, crc uint32, err e
 
 // ParseIntake checks and decodes a whole intake object: header magic,
 // footer, index CRC and index, and that every batch lies between the header
-// and the index. It is meant for tools and tests; the fetch path reads only
+// and the index. It returns the index and the index position. It is meant for tools and tests; the fetch path reads only
 // the index and footer.
 func ParseIntake(data []byte) (*IntakeIndex, int64, error) {
 	if len(data) < IntakeHeaderSize+IntakeFooterSize {

@@ -13,8 +13,8 @@ import (
 func fuzzSeedIndexes(t testing.TB) [][]byte {
 	seeds := [][]byte{
 		testIndex(t, 11, 1),
-		testIndex(t, 12, 6),
-		testIndex(t, 13, 24),
+		testIndex(t, 12, 3),
+		testIndex(t, 13, 8),
 	}
 	empty, err := EncodeIntakeIndex(nil)
 	if err != nil {

@@ -317,9 +317,11 @@ func recordRows(rec arrow.Record) ([]IndexRow, error) {
 	}
 	// The typed accessors slice the value buffers; check every one really
 	// holds n values (Arrow does not for fixed-size binary).
-	if tb := topic.Data().Buffers()[1]; tb == nil || (topic.Data().Offset()+n)*16 > tb.Len() {
+	tb := topic.Data().Buffers()[1]
+	if tb == nil || (topic.Data().Offset()+n)*16 > tb.Len() {
 		return nil, badIntake("index: short topic_id buffer")
 	}
+	topicV := tb.Bytes()[topic.Data().Offset()*16:][:n*16]
 	var (
 		partV, lodV, bseqV, lenV, nrecV = part.Int32Values(), lod.Int32Values(), bseq.Int32Values(), length.Int32Values(), nrec.Int32Values()
 		relV, ftsV, mtsV, pidV, posV    = rel.Int64Values(), fts.Int64Values(), mts.Int64Values(), pid.Int64Values(), pos.Int64Values()
@@ -333,7 +335,7 @@ func recordRows(rec arrow.Record) ([]IndexRow, error) {
 	rows := make([]IndexRow, n)
 	for i := range rows {
 		r := &rows[i]
-		copy(r.TopicID[:], topic.Value(i))
+		r.TopicID = [16]byte(topicV[16*i:])
 		r.Partition = partV[i]
 		r.RelOffset = relV[i]
 		r.LastOffsetDelta = lodV[i]
