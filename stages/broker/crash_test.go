@@ -85,7 +85,7 @@ func TestKill9DuringProduce(t *testing.T) {
 	addr, dir := freePort(t), t.TempDir()
 	proc := startProcess(t, bin, addr, dir)
 
-	cl := newClient(t, addr, kgo.DefaultProduceTopic("crash"), kgo.ProducerLinger(2*time.Millisecond),
+	cl := newClient(t, addr, kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(2*time.Millisecond),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

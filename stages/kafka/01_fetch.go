@@ -199,6 +199,9 @@ func (s *Server) fetchLongPoll(r *Request, req *kmsg.FetchRequest, resp *kmsg.Fe
 		case <-wake:
 		case <-timer.C:
 		case <-r.Ctx.Done():
+		case <-s.draining:
+			// Shutting down: answer now with what there is.
+			deadline = time.Now()
 		}
 		timer.Stop()
 		cancel()
@@ -247,6 +250,8 @@ func (s *Server) buildFetchResponse(req *kmsg.FetchRequest, resp *kmsg.FetchResp
 		rp.Partition = p.tp.Partition
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		rp.PreferredReadReplica = -1
+		// Empty, never null: librdkafka rejects a null record set.
+		rp.RecordBatches = []byte{}
 		if p.err != 0 {
 			rp.ErrorCode = p.err
 		} else {
@@ -256,7 +261,9 @@ func (s *Server) buildFetchResponse(req *kmsg.FetchRequest, resp *kmsg.FetchResp
 				rp.LastStableOffset = res.State.HighWatermark
 				rp.LogStartOffset = res.State.LogStart
 			}
-			rp.RecordBatches = res.Records
+			if res.Records != nil {
+				rp.RecordBatches = res.Records
+			}
 		}
 		if sp := p.session; sp != nil {
 			changed := !sp.reported || len(rp.RecordBatches) > 0 || rp.ErrorCode != 0 ||

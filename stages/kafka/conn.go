@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,6 +25,9 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	once   sync.Once
+	// closing is set when the broker shuts the connection down, as
+	// opposed to the client going away.
+	closing atomic.Bool
 }
 
 // slot is the place of one response in the connection's answer order.
@@ -77,6 +81,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 // answers already owed and then closes the socket.
 func (c *conn) shutdown() {
 	c.once.Do(func() {
+		c.closing.Store(true)
 		if tc, ok := c.nc.(*net.TCPConn); ok {
 			_ = tc.CloseRead()
 		} else {
@@ -92,6 +97,12 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	if !c.closing.Load() {
+		// The client is gone (or broke the protocol): nobody will read the
+		// answers still owed, so stop the handlers that wait, such as long
+		// polls. On a broker shutdown they are let finish instead.
+		c.cancel()
+	}
 	close(c.slots)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.s.log.Warn("closing client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
