@@ -55,7 +55,7 @@ func (f *fetchSessions) create() *fetchSession {
 	for id == 0 || f.byID[id] != nil {
 		id = rand.Int32()
 	}
-	s := &fetchSession{id: id, epoch: 1, index: make(map[meta.TP]*sessionPartition)}
+	s := &fetchSession{id: id, index: make(map[meta.TP]*sessionPartition)}
 	f.byID[id] = f.ll.PushFront(s)
 	return s
 }
