@@ -27,6 +27,7 @@ package kafka
 
 import (
 	"errors"
+	"runtime/debug"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -99,6 +100,15 @@ func handleFetch(s *Server, r *Request) error {
 		if sess != nil {
 			defer sess.mu.Unlock()
 		}
+		defer func() {
+			if p := recover(); p != nil {
+				// Answer with a retriable error rather than crash.
+				s.log.Error("fetch panic", "panic", p, "stack", string(debug.Stack()))
+				resp.Topics = nil
+				resp.ErrorCode = kerr.UnknownServerError.Code
+				r.Respond(resp)
+			}
+		}()
 		s.fetchLongPoll(r, req, resp, parts, incremental)
 	}()
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,7 @@ func (c *conn) readLoop() error {
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}
-		if err := h.fn(c.s, req); err != nil {
+		if err := callHandler(h.fn, c.s, req); err != nil {
 			return fmt.Errorf("%s: %w", kmsg.NameForKey(hdr.APIKey), err)
 		}
 	}
@@ -199,4 +200,16 @@ func (c *conn) writeLoop() {
 	if !failed {
 		_ = bw.Flush()
 	}
+}
+
+// callHandler runs a handler and turns a panic into an error, so that a bug
+// reached by one request closes that connection (with a log line) instead
+// of the broker.
+func callHandler(fn HandlerFunc, s *Server, r *Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(s, r)
 }
