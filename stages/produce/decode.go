@@ -11,7 +11,7 @@ import (
 // dropped. It is the only stage that looks at a batch's records, and only
 // when a timestamp check asks for it.
 func decode(_ context.Context, b *Batch) (*Batch, bool) {
-	if err := decodeBatch(b); err != nil {
+	if err := safeDecode(b); err != nil {
 		b.fail(err)
 		return nil, false
 	}
@@ -83,4 +83,15 @@ func checkTimestamps(b *Batch, h codec.BatchHeader) error {
 		return &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad}
 	}
 	return nil
+}
+
+// safeDecode turns a panic on hostile bytes (a codec bug) into an invalid
+// record error for that batch alone, instead of a crash of the broker.
+func safeDecode(b *Batch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: decoder panic: %v", codec.ErrInvalidRecord, p)
+		}
+	}()
+	return decodeBatch(b)
 }

@@ -50,7 +50,7 @@ func compress(_ context.Context, f *Flush) (*Flush, bool) {
 	kept := f.Batches[:0]
 	for _, b := range f.Batches {
 		if b.Compression != KeepCodec && b.Compression != b.Header.Codec() {
-			data, err := codec.Recompress(b.Data, b.Compression)
+			data, err := safeRecompress(b.Data, b.Compression)
 			if err == nil {
 				var h codec.BatchHeader
 				h, err = codec.ParseBatch(data)
@@ -113,4 +113,15 @@ func (f *Flush) objectCommit() meta.ObjectCommit {
 	// within a partition, so only the interleaving differs. Sort by row.
 	sortByRow(oc.Batches, f)
 	return oc
+}
+
+// safeRecompress is Recompress with a panic (a codec bug on hostile bytes)
+// turned into an error for that batch alone.
+func safeRecompress(data []byte, to codec.Codec) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: recompress panic: %v", codec.ErrInvalidRecord, p)
+		}
+	}()
+	return codec.Recompress(data, to)
 }
