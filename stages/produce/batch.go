@@ -48,12 +48,11 @@ type Batch struct {
 	Done    *pipeline.Completion
 
 	// Results, valid when Done is called.
-	LogStart      int64
-	AppendTime    int64 // LogAppendTime given to the batch, or -1
-	Duplicate     bool
-	addID         int
-	seq           *seqEntry
-	compressedErr error
+	LogStart   int64
+	AppendTime int64 // LogAppendTime given to the batch, or -1
+	Duplicate  bool
+
+	addID int // the batch's id in its flush's intake builder
 }
 
 // Size is the batch's size in bytes, for the cashier.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/sluicedata/sluice/codec"
@@ -110,8 +111,8 @@ func (f *Flush) objectCommit() meta.ObjectCommit {
 	}
 	// The store wants a partition's batches in offset order, which is
 	// object order; the flush holds them in arrival order, the same order
-	// within a partition, so only the interleaving differs. Sort by row.
-	sortByRow(oc.Batches, f)
+	// within a partition, so only the interleaving differs.
+	sort.Slice(oc.Batches, func(i, j int) bool { return oc.Batches[i].Pos < oc.Batches[j].Pos })
 	return oc
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -245,8 +244,4 @@ func (p *Pipeline) ack(group []*Flush) {
 			b.Done.Done(r.BaseOffset, nil)
 		}
 	}
-}
-
-func sortByRow(bcs []meta.BatchCommit, f *Flush) {
-	sort.SliceStable(bcs, func(i, j int) bool { return bcs[i].Pos < bcs[j].Pos })
 }

@@ -114,7 +114,6 @@ func (s *sequencer) sequence(ctx context.Context, b *Batch) (*Batch, bool) {
 	}
 	e := &seqEntry{epoch: b.Header.ProducerEpoch, firstSeq: first, lastSeq: last}
 	st.entries = append(st.entries, e)
-	b.seq = e
 	orig := b.Done
 	b.Done = pipeline.NewCompletion(func(offset int64, err error) {
 		s.complete(st, e, b, offset, err)
