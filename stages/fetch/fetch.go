@@ -120,6 +120,13 @@ func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgr
 		res.Err = err
 		return res
 	}
+	// Size the answer once: growing it by appends would copy it several
+	// times over.
+	var planned int64
+	for _, e := range entries {
+		planned += e.ByteEnd - e.ByteStart
+	}
+	res.Records = make([]byte, 0, min(planned, int64(limit)))
 	offset := req.Offset
 	for _, e := range entries {
 		if offset >= state.HighWatermark {
@@ -137,6 +144,9 @@ func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgr
 		if full {
 			break
 		}
+	}
+	if len(res.Records) == 0 {
+		res.Records = nil
 	}
 	return res
 }
