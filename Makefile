@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 20m
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race deps fuzz bench bench-smoke vet fmt clean serve
+.PHONY: all build test test-race deps fuzz bench bench-smoke bench-deps vet fmt clean serve
 
 all: build
 
@@ -18,7 +18,7 @@ serve:
 	$(GO) run ./cmd/sluice serve
 
 # deps installs the external programs the tests use: kcat (Debian package).
-deps:
+deps: objstore-deps
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing kcat"; \
@@ -27,9 +27,25 @@ deps:
 	    echo "kcat is missing: install it (apt-get install kcat); the kcat test fails without it" >&2; \
 	  fi; }
 
-test: deps
+# objstore-deps installs Azurite (npm package azurite, pinned in
+# sinks/objstore/testservers/testdata/azurite/package.json) for the Azure
+# Blob tests of sinks/objstore, which fail without it.
+AZURITE_DIR := sinks/objstore/testservers/testdata/azurite
+.PHONY: objstore-deps
+objstore-deps:
+	@[ -x $(AZURITE_DIR)/node_modules/.bin/azurite-blob ] || { \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "installing azurite"; \
+	    npm install --prefix $(AZURITE_DIR) --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null || \
+	      echo "npm install of azurite failed; the Azure object store tests fail without it" >&2; \
+	  else \
+	    echo "npm is missing: install it (apt-get install npm); the Azure object store tests fail without Azurite" >&2; \
+	  fi; }
+
+test: deps bench-deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory bench-smoke
 
 test-race: deps
 	$(GO) test -race $(TESTFLAGS) $(PKGS)
@@ -42,11 +58,33 @@ fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzParseBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeIntakeIndex$$' -fuzztime $(FUZZTIME)
 
-# bench compares sluice with franz-go's kfake under the same franz-go load.
+# bench runs the sluice vs kfake suite (same franz-go load, one run each:
+# unthrottled produce, zstd, 5k records/s latency, a catch-up read of
+# CATCHUP, 1,000 partitions, 200 producers, tracing at 1%), prints the
+# tables, ratios and goals, and writes BENCHOUT.json and BENCHOUT.html;
+# then the micro-benchmarks.
 BENCHTIME ?= 20s
+CATCHUP   ?= 1GiB
+BENCHOUT  ?= bench-report
 bench:
-	$(GO) run ./bench/cmd/sluice-bench --duration $(BENCHTIME)
+	$(GO) run ./bench/cmd/sluice-bench --suite compare --duration $(BENCHTIME) --catch-up-bytes $(CATCHUP) --out $(BENCHOUT)
 	$(GO) test ./codec ./pipeline ./stages/... -run '^$$' -bench . -benchtime 200ms
+
+# bench-smoke runs the same suite for about a second per workload, so the
+# harness and its command never rot (part of make test).
+bench-smoke:
+	$(GO) run ./bench/cmd/sluice-bench --suite smoke --quiet --out $${TMPDIR:-/tmp}/sluice-bench-smoke
+
+# bench-deps installs what the benchmark report test needs: Chromium
+# (Debian's package), to check the HTML report renders.
+bench-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if { [ "$$(id -u)" = 0 ] || [ "$$CI" = true ]; } && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (apt-get install chromium); the bench HTML report test fails without it" >&2; \
+	  fi; }
 
 vet:
 	$(GO) vet $(PKGS)

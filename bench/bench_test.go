@@ -29,20 +29,70 @@ func startForTest(tb testing.TB, name string) string {
 func TestBenchSmoke(t *testing.T) {
 	for _, target := range []string{"kfake", "sluice"} {
 		t.Run(target, func(t *testing.T) {
-			addr := startForTest(t, target)
+			tg, err := StartTargetWith(target, t.TempDir(), TargetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Stop()
 			w := DefaultWorkload()
+			w.Name = "smoke"
 			w.Duration = 2 * time.Second
 			w.Warmup = 200 * time.Millisecond
 			w.MaxBufferedBytes = 4 << 20
+			w.Consumers = 1
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := RunTarget(ctx, tg, w, RunConfig{})
+			if err != nil {
+				t.Fatalf("run: %v (result %+v)", err, res)
+			}
+			t.Logf("%s: %.1f MB/s, %.0f records/s, p50 %v, p99 %v, max %v, consumed %.1f MB/s, e2e p99 %v, errors %d, notes %v",
+				target, res.MBPerSec, res.RecordsPerSec, res.Latency.P50, res.Latency.P99, res.Latency.Max,
+				res.ConsumeMBPerSec, res.EndToEnd.P99, res.Errors, res.Notes)
+			checkResult(t, res, w)
+			if res.ConsumedRecords <= 0 || res.EndToEnd.Count == 0 || res.EndToEnd.P99 <= 0 {
+				t.Errorf("consumed %d records, e2e %+v: want both", res.ConsumedRecords, res.EndToEnd)
+			}
+			if len(res.Timeline) < 2 {
+				t.Errorf("timeline has %d samples, want one a second", len(res.Timeline))
+			}
+			if r := res.Resources; r == nil || r.CPUSeconds <= 0 || r.PeakRSSBytes <= 0 || r.Scope != inProcessScope {
+				t.Errorf("resources = %+v, want CPU and RSS of the whole process", r)
+			}
+			if target == "sluice" {
+				c := res.Cost
+				if c == nil || c.Delta.ObjectPuts <= 0 || c.Delta.MetaCommits <= 0 || c.Delta.MetaCommits > c.Delta.ObjectPuts || c.PutsPerGiB <= 0 {
+					t.Errorf("cost = %+v, want PUTs and at most one commit per PUT", c)
+				}
+			} else if res.Cost != nil {
+				t.Errorf("kfake has no store counters, got cost %+v", res.Cost)
+			}
+		})
+	}
+}
+
+// TestCatchUp reads a small backlog back on both targets.
+func TestCatchUp(t *testing.T) {
+	for _, target := range []string{"kfake", "sluice"} {
+		t.Run(target, func(t *testing.T) {
+			addr := startForTest(t, target)
+			w := DefaultWorkload()
+			w.CatchUpBytes = 4 << 20
+			w.Consumers = 2
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			res, err := Run(ctx, addr, w)
 			if err != nil {
-				t.Fatalf("run: %v (result %+v)", err, res)
+				t.Fatalf("run: %v (%+v)", err, res)
 			}
-			t.Logf("%s: %.1f MB/s, %.0f records/s, p50 %v, p99 %v, max %v, errors %d, notes %v",
-				target, res.MBPerSec, res.RecordsPerSec, res.Latency.P50, res.Latency.P99, res.Latency.Max, res.Errors, res.Notes)
-			checkResult(t, res, w)
+			want := (w.CatchUpBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
+			if res.Records != want || res.ConsumedRecords != want || res.ConsumedBytes != res.Bytes {
+				t.Errorf("produced %d (%d B), consumed %d (%d B); want %d records both ways",
+					res.Records, res.Bytes, res.ConsumedRecords, res.ConsumedBytes, want)
+			}
+			if res.ConsumeMBPerSec <= 0 || res.Elapsed <= 0 {
+				t.Errorf("consume rate %v over %v", res.ConsumeMBPerSec, res.Elapsed)
+			}
 		})
 	}
 }

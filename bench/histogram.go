@@ -135,3 +135,34 @@ type Latency struct {
 	P999  time.Duration `json:"p999_ns"`
 	Max   time.Duration `json:"max_ns"`
 }
+
+// Bucket is one bar of a coarsened histogram: Count values at most Le
+// (and above the previous bucket's Le).
+type Bucket struct {
+	Le    time.Duration `json:"le_ns"`
+	Count uint64        `json:"count"`
+}
+
+// bucketGroup is how many fine buckets one exported Bucket spans: 16, so
+// 8 buckets per power of two (about 9% wide).
+const bucketGroup = 16
+
+// Buckets returns the non-empty buckets of the histogram coarsened to 8
+// per power of two, in increasing order (for charts; the quantiles come
+// from the fine histogram).
+func (h *Histogram) Buckets() []Bucket {
+	if h.n == 0 {
+		return nil
+	}
+	var out []Bucket
+	for g := 0; g < numBuckets; g += bucketGroup {
+		var c uint64
+		for _, v := range h.counts[g : g+bucketGroup] {
+			c += v
+		}
+		if c > 0 {
+			out = append(out, Bucket{Le: time.Duration(min(bucketHigh(g+bucketGroup-1), h.max)), Count: c})
+		}
+	}
+	return out
+}

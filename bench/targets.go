@@ -17,7 +17,8 @@ import (
 // ignore) and returns its bootstrap address and a stop function.
 type StartFunc func(dir string) (bootstrap string, stop func(), err error)
 
-// targets is the registry of in-process targets by name.
+// targets is the registry of in-process targets by name ("sluice" is
+// started by StartTargetWith itself, with its counters and tracing).
 var targets = map[string]StartFunc{
 	"sluice":     StartSluice,
 	"kfake":      func(string) (string, func(), error) { return StartKfake() },
@@ -37,6 +38,13 @@ func TargetNames() []string {
 	return names
 }
 
+// IsInProcess reports whether name is an in-process target (rather than a
+// bootstrap address).
+func IsInProcess(name string) bool {
+	_, ok := targets[name]
+	return ok
+}
+
 // StartTarget starts the named in-process target (see TargetNames).
 func StartTarget(name, dir string) (bootstrap string, stop func(), err error) {
 	start, ok := targets[name]
@@ -46,20 +54,112 @@ func StartTarget(name, dir string) (bootstrap string, stop func(), err error) {
 	return start(dir)
 }
 
+// Target is a broker to benchmark: in process or at an address.
+type Target struct {
+	// Name labels results ("sluice", "kfake", an address, or a variant
+	// such as "sluice-traced").
+	Name      string
+	Bootstrap string
+	// InProcess targets share this process: resource figures are the
+	// whole process's.
+	InProcess bool
+	// PID, if not 0, is the broker's process (for CPU and memory).
+	PID int
+	// Counters reads the broker's store counters, when known.
+	Counters *CounterSource
+	// Spans collects the broker's spans, when tracing is on.
+	Spans *SpanCollector
+	// Notes describe how the target was set up.
+	Notes []string
+	stop  func()
+}
+
+// Stop stops an in-process target; it does nothing for an external one.
+func (t *Target) Stop() {
+	if t.stop != nil {
+		t.stop()
+		t.stop = nil
+	}
+}
+
+// TargetOptions tune StartTargetWith.
+type TargetOptions struct {
+	// Partitions is Sluice's default partition count (num.partitions),
+	// for brokers that only auto-create topics; 0: DefaultPartitions.
+	Partitions int32
+	// Tracing, for Sluice, turns the broker's tracing on with a
+	// SpanCollector as its exporter at TraceRatio (0 to 1). It fails when
+	// the broker has no tracing.
+	Tracing    bool
+	TraceRatio float64
+	// Configure, if set, is applied to Sluice's config last.
+	Configure func(*broker.Config)
+}
+
+// StartTargetWith starts an in-process target: name is "sluice", a name
+// from TargetNames, or an address, which is not started but returned as
+// an external target (with pid, if not 0, as its process).
+func StartTargetWith(name, dir string, o TargetOptions) (*Target, error) {
+	if name == "sluice" {
+		return startSluiceTarget(dir, o)
+	}
+	if !IsInProcess(name) {
+		return nil, fmt.Errorf("unknown target %q (known: %v, or a host:port)", name, TargetNames())
+	}
+	addr, stop, err := StartTarget(name, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Target{Name: name, Bootstrap: addr, InProcess: true, PID: os.Getpid(), stop: stop}, nil
+}
+
+// ExternalTarget is a broker at addr; pid, if not 0, is its process.
+func ExternalTarget(addr string, pid int) *Target {
+	return &Target{Name: addr, Bootstrap: addr, PID: pid}
+}
+
+func startSluiceTarget(dir string, o TargetOptions) (*Target, error) {
+	t := &Target{Name: "sluice", InProcess: true, PID: os.Getpid()}
+	var b *broker.Broker
+	addr, stop, err := startSluice(dir, func(c *broker.Config) {
+		if o.Partitions > 0 {
+			c.DefaultPartitions = o.Partitions
+		}
+		// Tracing is off unless asked for: no exporter, no tracer.
+		c.Traces, c.SpanExporter = "none", nil
+		if o.Configure != nil {
+			o.Configure(c)
+		}
+		if o.Tracing {
+			t.Spans = NewSpanCollector()
+			EnableTracing(c, t.Spans, o.TraceRatio)
+		}
+	}, &b)
+	if err != nil {
+		return nil, err
+	}
+	t.Bootstrap, t.stop = addr, stop
+	t.Counters = brokerCounters(b)
+	return t, nil
+}
+
 // StartSluice starts an in-process Sluice broker with its durable defaults
 // (objects fsynced to dir/objects, offsets in the embedded bbolt store
 // under dir) on a loopback port, logging errors only.
 //
-// Sluice has no CreateTopics yet, so the harness creates topics through
-// Metadata auto-creation; the broker's default partition count is set to
-// DefaultPartitions so they get the benchmark's layout. Use
-// StartSluiceWith to change that or anything else.
+// Its default partition count is DefaultPartitions, for brokers that
+// create topics by Metadata auto-creation. Use StartSluiceWith to change
+// that or anything else.
 func StartSluice(dir string) (bootstrap string, stop func(), err error) {
 	return StartSluiceWith(dir, nil)
 }
 
 // StartSluiceWith is StartSluice with configure applied to the config last.
 func StartSluiceWith(dir string, configure func(*broker.Config)) (bootstrap string, stop func(), err error) {
+	return startSluice(dir, configure, nil)
+}
+
+func startSluice(dir string, configure func(*broker.Config), out **broker.Broker) (string, func(), error) {
 	cfg := broker.NewConfig()
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.AdminAddr = ""
@@ -72,6 +172,9 @@ func StartSluiceWith(dir string, configure func(*broker.Config)) (bootstrap stri
 	b, err := broker.Start(context.Background(), cfg)
 	if err != nil {
 		return "", nil, fmt.Errorf("starting sluice: %w", err)
+	}
+	if out != nil {
+		*out = b
 	}
 	return b.Addr(), func() { _ = b.Close() }, nil
 }
@@ -105,4 +208,14 @@ func startKfake(opts ...kfake.Opt) (string, func(), error) {
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// inProcessScope describes resource figures of an in-process target.
+const inProcessScope = "whole benchmark process (in-process broker and the franz-go load generator together)"
+
+func scopeOf(t *Target) string {
+	if t.InProcess {
+		return inProcessScope
+	}
+	return fmt.Sprintf("broker process pid %d", t.PID)
 }

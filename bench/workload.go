@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -38,13 +39,54 @@ const (
 // afterwards (returning slices of one shared, read-only buffer is fine).
 type PayloadFunc func(seq uint64) []byte
 
-// Workload describes a produce benchmark. The zero value of most fields
-// means "default"; DefaultWorkload returns a fully spelled out one.
+// Payload kinds a Workload can name.
+const (
+	// PayloadRandom is incompressible bytes.
+	PayloadRandom = "random"
+	// PayloadText is words and numbers over a small vocabulary.
+	PayloadText = "text"
+	// PayloadJSON is JSON event documents (ids, timestamps, URLs, user
+	// agents, prices) that compress about as well as real JSON events:
+	// a few times over with zstd.
+	PayloadJSON = "json"
+)
+
+// Workload describes a benchmark run in the spirit of the OpenMessaging
+// Benchmark: topics, partitions, producers and consumers, record size and
+// payload, codec, acks, linger, batch size, a target rate or none, warm-up
+// and duration. The zero value of most fields means "default";
+// DefaultWorkload returns a fully spelled out one.
 type Workload struct {
-	// Topic to produce to; empty picks a fresh name per run.
+	// Name labels the workload in reports (optional).
+	Name string `json:"name,omitempty"`
+	// Topic to produce to; empty picks a fresh name per run. With
+	// Topics > 1 the topics are Topic-0, Topic-1, ...
 	Topic string `json:"topic"`
-	// Partitions the topic must have (default 8).
+	// Topics is the number of topics (default 1); every producer spreads
+	// its records over all of them.
+	Topics int `json:"topics,omitempty"`
+	// Partitions each topic must have (default 8).
 	Partitions int32 `json:"partitions"`
+	// Consumers is the number of consumer clients (default 0). Each reads
+	// a fixed share of the partitions (direct assignment, no group) from
+	// the start; their records give consume throughput and end-to-end
+	// latency (from a produce timestamp the producer puts in a record
+	// header).
+	Consumers int `json:"consumers,omitempty"`
+	// Rate is the target produce rate in records per second over all
+	// producers; 0 produces as fast as the brokers acknowledge.
+	Rate float64 `json:"rate,omitempty"`
+	// BatchBytes is kgo.ProducerBatchMaxBytes (0: kgo's default).
+	BatchBytes int32 `json:"batch_bytes,omitempty"`
+	// PayloadKind is PayloadRandom, PayloadText or PayloadJSON; empty
+	// means random without compression and text with it.
+	PayloadKind string `json:"payload_kind,omitempty"`
+	// CatchUpBytes, when set, makes this a catch-up read: the producers
+	// first write this many record bytes as fast as they can, then the
+	// consumers (at least one) read the whole backlog from the start and
+	// the consume rate is the measured figure. Warmup and Duration are
+	// not used; the backlog is read to its end.
+	CatchUpBytes int64 `json:"catch_up_bytes,omitempty"`
 	// RecordBytes is the value size (default 1024). Records have no key.
 	RecordBytes int `json:"record_bytes"`
 	// Duration is the measured window (default 20s).
@@ -111,6 +153,18 @@ func (w Workload) normalized() (Workload, error) {
 	if w.Partitions == 0 {
 		w.Partitions = DefaultPartitions
 	}
+	if w.Topics == 0 {
+		w.Topics = 1
+	}
+	if w.CatchUpBytes > 0 && w.Consumers == 0 {
+		w.Consumers = 1
+	}
+	if w.PayloadKind == "" {
+		w.PayloadKind = PayloadRandom
+		if w.compressed() {
+			w.PayloadKind = PayloadText
+		}
+	}
 	if w.RecordBytes == 0 {
 		w.RecordBytes = DefaultRecordBytes
 	}
@@ -144,6 +198,20 @@ func (w Workload) normalized() (Workload, error) {
 		return w, fmt.Errorf("durations must not be negative")
 	case w.Producers < 1:
 		return w, fmt.Errorf("producers %d: must be at least 1", w.Producers)
+	case w.Topics < 1:
+		return w, fmt.Errorf("topics %d: must be at least 1", w.Topics)
+	case w.Consumers < 0:
+		return w, fmt.Errorf("consumers %d: must not be negative", w.Consumers)
+	case w.Rate < 0 || math.IsNaN(w.Rate) || math.IsInf(w.Rate, 0):
+		return w, fmt.Errorf("rate %v: must be a non-negative number (0: unthrottled)", w.Rate)
+	case w.BatchBytes < 0:
+		return w, fmt.Errorf("batch bytes %d: must not be negative", w.BatchBytes)
+	case w.CatchUpBytes < 0:
+		return w, fmt.Errorf("catch-up bytes %d: must not be negative", w.CatchUpBytes)
+	case w.CatchUpBytes > 0 && w.Rate > 0:
+		return w, fmt.Errorf("a catch-up workload produces its backlog unthrottled: rate must be 0")
+	case w.PayloadKind != PayloadRandom && w.PayloadKind != PayloadText && w.PayloadKind != PayloadJSON:
+		return w, fmt.Errorf("payload %q: want %s, %s or %s", w.PayloadKind, PayloadRandom, PayloadText, PayloadJSON)
 	case w.MaxBufferedBytes < w.RecordBytes:
 		return w, fmt.Errorf("max buffered bytes %d: must hold at least one record", w.MaxBufferedBytes)
 	}
@@ -218,6 +286,9 @@ func (w Workload) ProducerOpts() ([]kgo.Opt, error) {
 	if w.Partitioner == RoundRobin {
 		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	}
+	if w.BatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(w.BatchBytes))
+	}
 	return opts, nil
 }
 
@@ -275,8 +346,65 @@ func (w Workload) payload() PayloadFunc {
 	if w.Payload != nil {
 		return w.Payload
 	}
-	if w.compressed() {
+	switch w.PayloadKind {
+	case PayloadText:
 		return TextPayload(w.RecordBytes, w.Seed)
+	case PayloadJSON:
+		return JSONPayload(w.RecordBytes, w.Seed)
 	}
 	return RandomPayload(w.RecordBytes, w.Seed)
+}
+
+// TopicNames are the workload's topics.
+func (w Workload) TopicNames() []string {
+	if w.Topics <= 1 {
+		return []string{w.Topic}
+	}
+	names := make([]string, w.Topics)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d", w.Topic, i)
+	}
+	return names
+}
+
+// JSONPayload returns deterministic record values of size bytes cut from a
+// stream of JSON event documents like those real services emit: random ids
+// and numbers (which do not compress) inside a fixed structure of keys and
+// repeated enum-like values (which do). zstd shrinks them about three to
+// five times, as it does real JSON events.
+func JSONPayload(size int, seed uint64) PayloadFunc {
+	r := rand.New(rand.NewPCG(seed, 0x150e))
+	events := []string{"page_view", "click", "add_to_cart", "purchase", "search", "login", "logout", "video_play"}
+	countries := []string{"DE", "US", "FR", "GB", "JP", "BR", "IN", "NL", "ES", "IT"}
+	paths := []string{"/", "/products", "/products/%d", "/cart", "/checkout", "/search?q=item%d", "/account", "/help/article/%d"}
+	agents := []string{
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+	}
+	hex := func(n int) string {
+		const digits = "0123456789abcdef"
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = digits[r.IntN(16)]
+		}
+		return string(b)
+	}
+	ts := int64(1_720_000_000_000)
+	pool := make([]byte, 0, payloadPoolBytes+size+1024)
+	for len(pool) < payloadPoolBytes+size {
+		ts += int64(r.IntN(50))
+		path := paths[r.IntN(len(paths))]
+		if strings.Contains(path, "%d") {
+			path = fmt.Sprintf(path, r.IntN(5000))
+		}
+		pool = fmt.Appendf(pool, `{"event_id":"%s-%s-%s-%s-%s","type":%q,"ts":%d,"user":{"id":%d,"country":%q,"premium":%t},`,
+			hex(8), hex(4), hex(4), hex(4), hex(12), events[r.IntN(len(events))], ts,
+			r.IntN(10_000_000), countries[r.IntN(len(countries))], r.IntN(4) == 0)
+		pool = fmt.Appendf(pool, `"session":"%s","page":{"path":%q,"referrer":%q},"user_agent":%q,`,
+			hex(16), path, paths[r.IntN(len(paths))], agents[r.IntN(len(agents))])
+		pool = fmt.Appendf(pool, `"cart":{"items":%d,"total":%d.%02d,"currency":"EUR"},"latency_ms":%d,"ok":%t}`+"\n",
+			r.IntN(8), r.IntN(500), r.IntN(100), r.IntN(900), r.IntN(20) != 0)
+	}
+	return windows(pool[:payloadPoolBytes+size], size)
 }

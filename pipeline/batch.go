@@ -23,6 +23,7 @@ type BatchConfig struct {
 type batchStage[I any] struct {
 	name string
 	cfg  BatchConfig
+	obs  observer
 }
 
 // Batch returns a stage that gathers items into slices.
@@ -33,16 +34,14 @@ func Batch[I any](name string, cfg BatchConfig) Stage[I, []I] {
 	if cfg.MaxBytes < 1 {
 		cfg.MaxBytes = 1 << 62
 	}
-	if cfg.Observer == nil {
-		cfg.Observer = NopObserver{}
-	}
-	return &batchStage[I]{name: name, cfg: cfg}
+	return &batchStage[I]{name: name, cfg: cfg, obs: newObserver(cfg.Observer)}
 }
 
 func (b *batchStage[I]) Name() string { return b.name }
 
 func (b *batchStage[I]) Run(ctx context.Context, in <-chan I) <-chan []I {
 	out := make(chan []I, b.cfg.Buffer)
+	b.obs.queue(b.name, func() int { return len(in) })
 	go func() {
 		defer close(out)
 		var timer *time.Timer
@@ -51,7 +50,10 @@ func (b *batchStage[I]) Run(ctx context.Context, in <-chan I) <-chan []I {
 			if !ok {
 				return
 			}
-			start := time.Now()
+			var start time.Time
+			if b.obs.on {
+				start = time.Now()
+			}
 			batch := []I{first}
 			bytes := b.size(first)
 			closed := false
@@ -97,7 +99,13 @@ func (b *batchStage[I]) Run(ctx context.Context, in <-chan I) <-chan []I {
 					}
 				}
 			}
-			b.cfg.Observer.Processed(b.name, 0, time.Since(start), len(batch), bytes)
+			if b.obs.on {
+				meas := Measure{Start: start, End: time.Now(), Items: len(batch), Bytes: bytes}
+				if s, ok := any(first).(Stamped); ok {
+					meas.Queued = s.QueuedAt()
+				}
+				b.obs.report(b.name, batch, meas)
+			}
 			out <- batch
 			if closed {
 				return

@@ -41,7 +41,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), &cobra.Command{
+	root.AddCommand(newServe(), newMigrate(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "sluice", version) },
@@ -72,6 +72,7 @@ func newServe() *cobra.Command {
 	f.String("data-dir", def.DataDir, "directory for local state")
 	f.String("objects", "", "object store URL: file:///dir or mem:// (default file://<data-dir>/objects)")
 	f.String("metadata", "", "metadata store URL: empty for the embedded store under <data-dir>/meta, or mem://")
+	f.Bool("auto-migrate", def.AutoMigrate, "apply missing metadata schema versions at start (spanner://; see sluice migrate)")
 	f.String("admin-addr", def.AdminAddr, "admin HTTP host:port (/healthz, /readyz); empty disables")
 	f.String("log-level", def.LogLevel, "debug, info, warn or error")
 	f.Int32("node-id", def.NodeID, "broker id clients see")
@@ -84,6 +85,11 @@ func newServe() *cobra.Command {
 	f.Int64("index-cache-bytes", 0, "fetch index cache size (0: default)")
 	f.Int64("data-cache-bytes", 0, "fetch data cache size (0: default)")
 	f.Duration("shutdown-timeout", def.ShutdownTimeout, "how long Close waits for in-flight produces")
+	f.Duration("offsets-retention", def.OffsetsRetention, "offsets.retention.minutes: how long offsets of empty groups are kept")
+	f.Duration("group-initial-rebalance-delay", def.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms")
+	f.String("traces", def.Traces, "trace exporter: none or otlp (configured by OTEL_EXPORTER_OTLP_* variables)")
+	f.String("metrics", def.Metrics, "metrics exporter: none, prometheus (/metrics on --admin-addr) or otlp")
+	f.Float64("trace-sample-ratio", def.TraceSampleRatio, "share of requests traced, 0 to 1 (parent-based ratio sampling)")
 	return cmd
 }
 

@@ -199,5 +199,8 @@ type Store interface {
 	// ProducerState returns the producer's state on tp; ok false if none.
 	ProducerState(ctx context.Context, producerID int64, tp TP) (ProducerState, bool, error)
 
+	// Groups is the consumer group and committed offset store (groups.go).
+	Groups() Groups
+
 	Close() error
 }

@@ -20,8 +20,11 @@ var (
 // knownBackends maps the schemes Sluice ships with to the package that
 // implements them, so that Open can say what to import when one is missing.
 var knownBackends = map[string]string{
-	"file": "github.com/sluicedata/sluice/sinks/objstore/filestore",
-	"mem":  "github.com/sluicedata/sluice/sinks/objstore/blobstore",
+	"file":   "github.com/sluicedata/sluice/sinks/objstore/filestore",
+	"mem":    "github.com/sluicedata/sluice/sinks/objstore/blobstore",
+	"s3":     "github.com/sluicedata/sluice/sinks/objstore/s3store",
+	"gs":     "github.com/sluicedata/sluice/sinks/objstore/gcsstore",
+	"azblob": "github.com/sluicedata/sluice/sinks/objstore/azurestore",
 }
 
 // Register makes a backend available to Open under scheme (without "://").
@@ -45,7 +48,13 @@ func Register(scheme string, open Opener) {
 //   - "file:///abs/dir" or a bare path ("/abs/dir", "rel/dir"): a local
 //     directory (filestore), created if missing;
 //   - "mem://": a fresh, empty in-memory store (blobstore over memblob);
-//     every Open returns a different one.
+//     every Open returns a different one;
+//   - "s3://bucket?region=…&endpoint=…&use_path_style=true&prefix=…"
+//     (s3store), "gs://bucket?prefix=…" (gcsstore) and
+//     "azblob://container?prefix=…" (azurestore): cloud buckets through
+//     gocloud.dev/blob, with retries, a per-request timeout and an
+//     optional key prefix; see blobstore.OpenURL for the parameters they
+//     share.
 //
 // Any other scheme is an error naming the URL.
 func Open(ctx context.Context, url string) (Store, error) {

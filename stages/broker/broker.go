@@ -15,8 +15,10 @@ import (
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/stages/fetch"
+	"github.com/sluicedata/sluice/stages/group"
 	"github.com/sluicedata/sluice/stages/kafka"
 	"github.com/sluicedata/sluice/stages/produce"
+	"github.com/sluicedata/sluice/stages/telemetry"
 )
 
 // Broker is a running Sluice broker.
@@ -28,9 +30,13 @@ type Broker struct {
 	produce *produce.Pipeline
 	fetch   *fetch.Fetcher
 	kafka   *kafka.Server
+	groups  *group.Coordinator
 	ln      net.Listener
 	admin   *http.Server
 	adminLn net.Listener
+
+	tel      *telemetry.Telemetry // nil until Start builds it
+	counters counters             // behind Stats
 
 	ready     chan struct{}
 	errc      chan error
@@ -61,11 +67,24 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	if b.objects, err = objstore.Open(ctx, cfg.Objects); err != nil {
-		return nil, fmt.Errorf("object store %q: %w", cfg.Objects, err)
+	if b.objects = cfg.ObjectStore; b.objects == nil {
+		if b.objects, err = objstore.Open(ctx, cfg.Objects); err != nil {
+			return nil, fmt.Errorf("object store %q: %w", cfg.Objects, err)
+		}
 	}
-	if b.meta, err = meta.Open(ctx, cfg.Metadata, cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("metadata store: %w", err)
+	if b.meta = cfg.MetaStore; b.meta == nil {
+		if b.meta, err = meta.Open(ctx, cfg.Metadata, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("metadata store: %w", err)
+		}
+	}
+	if b.tel, err = telemetry.New(ctx, telemetry.Config{
+		Traces: cfg.Traces, Metrics: cfg.Metrics, TraceSampleRatio: cfg.TraceSampleRatio, SpanExporter: cfg.SpanExporter,
+		ServiceVersion: cfg.Version, InstanceID: strconv.Itoa(int(cfg.NodeID)),
+	}); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if err := b.instrumentStores(); err != nil {
+		return nil, err
 	}
 	clusterID, err := b.meta.ClusterID(ctx)
 	if err != nil {
@@ -75,10 +94,12 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.fetch = fetch.New(fetch.Config{
 		Meta: b.meta, Objects: b.objects, Logger: log,
 		IndexCacheBytes: cfg.IndexCacheBytes, DataCacheBytes: cfg.DataCacheBytes,
+		Observer: b.tel.StageObserver(), Tracer: b.tel.Tracer(),
 	})
 	b.produce, err = produce.Start(produce.Config{
 		Meta: b.meta, Objects: b.objects, Logger: log,
 		Linger: cfg.Linger, FlushBytes: cfg.FlushBytes, UploadConcurrency: cfg.UploadConcurrency,
+		Observer: b.tel.StageObserver(), Tracer: b.tel.Tracer(),
 		OnCommit: func(f *produce.Flush) {
 			b.fetch.Written(f.Key, f.Intake.Data, f.Intake.Rows)
 			b.fetch.Waker.Notify(f.Committed)
@@ -99,11 +120,16 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		b.produce.Close()
 		return nil, err
 	}
+	b.groups = group.New(group.Config{
+		Store: b.meta, Logger: log,
+		OffsetsRetention: cfg.OffsetsRetention, InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
+	})
 	b.kafka, err = kafka.New(kafka.Config{
 		NodeID: cfg.NodeID, AdvertisedHost: host, AdvertisedPort: port, Rack: cfg.Zone,
 		ClusterID: clusterID, Meta: b.meta, Produce: b.produce, Fetch: b.fetch, Logger: log,
 		MaxRequestBytes: cfg.MaxRequestBytes, AutoCreateTopics: cfg.AutoCreateTopics,
-		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version,
+		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version, Groups: b.groups,
+		Tracer: b.tel.Tracer(), Meter: b.tel.Meter(),
 	})
 	if err != nil {
 		b.ln.Close()
@@ -123,6 +149,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			}
 		}()
 	}
+	b.groups.Start()
 	go func() {
 		if err := b.kafka.Serve(b.ln); err != nil {
 			b.errc <- fmt.Errorf("kafka: %w", err)
@@ -202,6 +229,7 @@ func (b *Broker) Close() error {
 			b.log.Warn("shutdown timeout: in-flight produces not drained")
 		}
 		b.kafka.Close()
+		b.groups.Close()
 		if b.admin != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = b.admin.Shutdown(ctx)
@@ -216,20 +244,31 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) closeStores() {
-	if b.meta != nil {
+	// Stores given in the Config belong to the caller.
+	if b.meta != nil && b.cfg.MetaStore == nil {
 		if err := b.meta.Close(); err != nil {
 			b.log.Warn("closing metadata store", "err", err)
 		}
 	}
-	if b.objects != nil {
+	if b.objects != nil && b.cfg.ObjectStore == nil {
 		if err := b.objects.Close(); err != nil {
 			b.log.Warn("closing object store", "err", err)
+		}
+	}
+	if b.tel != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.tel.Shutdown(ctx); err != nil {
+			b.log.Warn("flushing telemetry", "err", err)
 		}
 	}
 }
 
 func (b *Broker) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
+	if h := b.tel.MetricsHandler(); h != nil {
+		mux.Handle("/metrics", h)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -7,9 +7,15 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/stages/produce"
+	"github.com/sluicedata/sluice/stages/telemetry"
 )
 
 // Config is everything a broker needs. The field names match the command
@@ -31,6 +37,9 @@ type Config struct {
 	// Metadata is the metadata store URL: empty for the embedded store
 	// under <data-dir>/meta, or mem://.
 	Metadata string `mapstructure:"metadata"`
+	// AutoMigrate applies missing schema versions to the metadata store at
+	// start (stores with a schema: spanner://; see `sluice migrate`).
+	AutoMigrate bool `mapstructure:"auto-migrate"`
 	// AdminAddr serves /healthz and /readyz; empty disables it.
 	AdminAddr string `mapstructure:"admin-addr"`
 	LogLevel  string `mapstructure:"log-level"`
@@ -55,6 +64,32 @@ type Config struct {
 	// ShutdownTimeout bounds the drain of in-flight produces on Close.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
 
+	// OffsetsRetention is offsets.retention.minutes: how long committed
+	// offsets of an empty group are kept.
+	OffsetsRetention time.Duration `mapstructure:"offsets-retention"`
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms.
+	GroupInitialRebalanceDelay time.Duration `mapstructure:"group-initial-rebalance-delay"`
+
+	// MetaStore and ObjectStore, if set, are used instead of opening the
+	// Metadata and Objects URLs, and the broker does not close them
+	// (several brokers in one process sharing stores, as tests do).
+	MetaStore   meta.Store     `mapstructure:"-"`
+	ObjectStore objstore.Store `mapstructure:"-"`
+
+	// Traces is "none" (default) or "otlp": the OTLP exporter, configured
+	// by the standard OTEL_EXPORTER_OTLP_* environment variables.
+	Traces string `mapstructure:"traces"`
+	// Metrics is "none" (default), "prometheus" (/metrics on the admin
+	// address) or "otlp".
+	Metrics string `mapstructure:"metrics"`
+	// TraceSampleRatio is the share of requests traced (parent-based
+	// trace-id ratio sampling), 0 to 1.
+	TraceSampleRatio float64 `mapstructure:"trace-sample-ratio"`
+	// SpanExporter, if set, receives the broker's sampled spans too,
+	// in-process and synchronously as each span ends (tests, the
+	// benchmark's breakdown), whatever Traces says.
+	SpanExporter sdktrace.SpanExporter `mapstructure:"-"`
+
 	// Logger, if set, is used instead of one built from LogLevel.
 	Logger *slog.Logger `mapstructure:"-"`
 	// Version is reported to clients.
@@ -75,7 +110,13 @@ func NewConfig() Config {
 		FlushBytes:        produce.DefaultFlushBytes,
 		UploadConcurrency: produce.DefaultUploadConcurrency,
 		ShutdownTimeout:   30 * time.Second,
+		Traces:            telemetry.None,
+		Metrics:           telemetry.None,
+		TraceSampleRatio:  0.01,
 		Version:           "dev",
+
+		OffsetsRetention:           7 * 24 * time.Hour,
+		GroupInitialRebalanceDelay: 3 * time.Second,
 	}
 }
 
@@ -122,6 +163,19 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 		c.Objects = "file://" + abs
+	}
+	if err := telemetry.Validate(c.Traces, c.Metrics, c.TraceSampleRatio); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Metrics == telemetry.Prometheus && c.AdminAddr == "" {
+		errs = append(errs, errors.New("metrics prometheus needs admin-addr (it serves /metrics)"))
+	}
+	if c.AutoMigrate && strings.HasPrefix(c.Metadata, "spanner://") && !strings.Contains(c.Metadata, "auto_migrate=") {
+		sep := "?"
+		if strings.Contains(c.Metadata, "?") {
+			sep = "&"
+		}
+		c.Metadata += sep + "auto_migrate=true"
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second

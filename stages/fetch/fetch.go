@@ -2,11 +2,16 @@ package fetch
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicedata/sluice/codec"
 	"github.com/sluicedata/sluice/pipeline"
@@ -29,6 +34,10 @@ type Config struct {
 	// wrote recently and byte runs it read.
 	DataCacheBytes int64
 	Observer       pipeline.Observer
+	// Tracer, if set, traces each step (fetch.plan, fetch.index,
+	// fetch.read, fetch.assemble) of reads whose context holds a sampled
+	// span: the Kafka Fetch request's.
+	Tracer trace.Tracer
 }
 
 // Defaults for the caches.
@@ -44,7 +53,13 @@ type Fetcher struct {
 	index *Cache[*codec.IntakeIndex]
 	data  *Cache[[]byte]
 	Waker *Waker
+	// measuring: an observer or a tracer wants the steps timed.
+	measuring bool
+	fetched   atomic.Int64
 }
+
+// FetchedBytes reports the record bytes Read has returned.
+func (f *Fetcher) FetchedBytes() int64 { return f.fetched.Load() }
 
 // New returns a Fetcher.
 func New(cfg Config) *Fetcher {
@@ -61,10 +76,11 @@ func New(cfg Config) *Fetcher {
 		cfg.Observer = pipeline.NopObserver{}
 	}
 	return &Fetcher{
-		cfg:   cfg,
-		index: NewCache[*codec.IntakeIndex](cfg.IndexCacheBytes),
-		data:  NewCache[[]byte](cfg.DataCacheBytes),
-		Waker: NewWaker(),
+		cfg:       cfg,
+		index:     NewCache[*codec.IntakeIndex](cfg.IndexCacheBytes),
+		data:      NewCache[[]byte](cfg.DataCacheBytes),
+		Waker:     NewWaker(),
+		measuring: pipeline.Active(cfg.Observer) || cfg.Tracer != nil,
 	}
 }
 
@@ -96,8 +112,14 @@ type Result struct {
 // except that when mustProgress is set (nothing else is in the response
 // yet) the first batch is returned whole however large.
 func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgress bool) Result {
+	res := f.read(ctx, req, budget, mustProgress)
+	f.fetched.Add(int64(len(res.Records)))
+	return res
+}
+
+func (f *Fetcher) read(ctx context.Context, req Request, budget int32, mustProgress bool) Result {
 	// plan
-	start := time.Now()
+	start := f.now()
 	state, err := f.cfg.Meta.PartitionState(ctx, req.TP)
 	if err != nil {
 		return Result{Err: err}
@@ -115,7 +137,7 @@ func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgr
 		limit = budget
 	}
 	entries, err := f.cfg.Meta.Entries(ctx, req.TP, req.Offset, entriesPerPlan)
-	f.cfg.Observer.Processed("fetch.plan", 0, time.Since(start), len(entries), 0)
+	f.step(ctx, "fetch.plan", start, len(entries), 0, req.TP)
 	if err != nil {
 		res.Err = err
 		return res
@@ -155,17 +177,17 @@ func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgr
 // returns the next offset to read and whether the byte limit was reached.
 func (f *Fetcher) readEntry(ctx context.Context, e meta.IndexEntry, offset, hwm int64, out []byte, limit int32, mustProgress bool) ([]byte, int64, bool, error) {
 	// index
-	start := time.Now()
+	start := f.now()
 	idx, err := f.loadIndex(ctx, e)
 	if err != nil {
 		return out, offset, true, err
 	}
 	rows := idx.Partition(e.TP.Topic, e.TP.Partition)
-	f.cfg.Observer.Processed("fetch.index", 0, time.Since(start), len(rows), 0)
+	f.step(ctx, "fetch.index", start, len(rows), 0, e.TP)
 
 	// Choose the rows of this entry's run that hold offsets >= offset and
 	// fit in the limit.
-	start = time.Now()
+	start = f.now()
 	last := e.RelBase + (e.LastOffset - e.BaseOffset)
 	var sel []codec.IndexRow
 	size := int64(len(out))
@@ -198,10 +220,10 @@ func (f *Fetcher) readEntry(ctx context.Context, e meta.IndexEntry, offset, hwm 
 	if err != nil {
 		return out, offset, true, err
 	}
-	f.cfg.Observer.Processed("fetch.read", 0, time.Since(start), len(sel), hi-lo)
+	f.step(ctx, "fetch.read", start, len(sel), hi-lo, e.TP)
 
 	// assemble
-	start = time.Now()
+	start = f.now()
 	next := offset
 	for _, r := range sel {
 		p := r.Pos - lo
@@ -215,7 +237,7 @@ func (f *Fetcher) readEntry(ctx context.Context, e meta.IndexEntry, offset, hwm 
 		codec.SetPartitionLeaderEpoch(out[at:], 0)
 		next = base + int64(r.LastOffsetDelta) + 1
 	}
-	f.cfg.Observer.Processed("fetch.assemble", 0, time.Since(start), len(sel), hi-lo)
+	f.step(ctx, "fetch.assemble", start, len(sel), hi-lo, e.TP)
 	return out, next, full, nil
 }
 
@@ -267,4 +289,34 @@ func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64
 	}
 	f.data.Put(runKey, run, int64(len(run)))
 	return run[lo-e.ByteStart : hi-e.ByteStart], nil
+}
+
+// now reads the clock when a step is measured.
+func (f *Fetcher) now() time.Time {
+	if !f.measuring {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// step reports one step of a partition's read to the observer and, when
+// ctx holds a sampled span, traces it.
+func (f *Fetcher) step(ctx context.Context, stage string, start time.Time, items int, bytes int64, tp meta.TP) {
+	if !f.measuring {
+		return
+	}
+	end := time.Now()
+	f.cfg.Observer.Processed(stage, 0, end.Sub(start), items, bytes)
+	if f.cfg.Tracer == nil || !trace.SpanContextFromContext(ctx).IsSampled() {
+		return
+	}
+	_, span := f.cfg.Tracer.Start(ctx, stage, trace.WithTimestamp(start), trace.WithAttributes(
+		attribute.String("sluice.stage", stage),
+		attribute.String("sluice.topic_id", hex.EncodeToString(tp.Topic[:])),
+		attribute.Int("sluice.partition", int(tp.Partition)),
+		attribute.Int("sluice.batches", items),
+		attribute.Int64("sluice.bytes", bytes),
+		attribute.Float64("sluice.work_ms", float64(end.Sub(start))/1e6),
+	))
+	span.End(trace.WithTimestamp(end))
 }

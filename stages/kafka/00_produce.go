@@ -85,7 +85,7 @@ func handleProduce(s *Server, r *Request) error {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			b := &produce.Batch{Target: produceTarget(topic, rp.Partition), Data: rp.Records, Arrived: arrived}
+			b := &produce.Batch{Target: produceTarget(topic, rp.Partition), Data: rp.Records, Arrived: arrived, Trace: r.spanContext()}
 			pending.Add(1)
 			b.Done = pipeline.NewCompletion(func(offset int64, err error) {
 				setProduceResult(sp, b, offset, err)

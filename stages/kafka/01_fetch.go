@@ -253,6 +253,7 @@ func (s *Server) readParts(r *Request, parts []*fetchPart, maxBytes int32) ([]fe
 }
 
 func (s *Server) buildFetchResponse(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []*fetchPart, results []fetch.Result, incremental bool) {
+	s.tel.recordLag(parts, results)
 	var topic *kmsg.FetchResponseTopic
 	for i, p := range parts {
 		res := results[i]

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicedata/sluice/codec"
 )
@@ -42,10 +43,18 @@ type Request struct {
 	Header codec.RequestHeader
 	Msg    kmsg.Request
 	// Ctx ends when the connection closes.
-	Ctx  context.Context
+	Ctx context.Context
+	// Span is the request's span when the request is traced and sampled,
+	// else nil; Ctx then carries it, so work done for the request is
+	// traced as its children.
+	Span trace.Span
 	conn *conn
 	slot *slot
 	done bool
+	// tel, when telemetry is on, finishes the request's span and metrics
+	// in Respond.
+	tel   *telemetry
+	start time.Time
 }
 
 // ClientID is the request's client.id ("" if null).
@@ -63,6 +72,9 @@ func (r *Request) Respond(resp kmsg.Response) {
 		return
 	}
 	r.done = true
+	if r.tel != nil {
+		r.tel.end(r, resp, nil)
+	}
 	if resp != nil {
 		resp.SetVersion(r.Header.APIVersion)
 		// ApiVersions answers always use header v0 so that a client that
@@ -160,7 +172,13 @@ func (c *conn) readLoop() error {
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}
+		if c.s.tel != nil {
+			c.s.tel.begin(req)
+		}
 		if err := callHandler(h.fn, c.s, req); err != nil {
+			if req.tel != nil {
+				req.tel.end(req, nil, err)
+			}
 			return fmt.Errorf("%s: %w", kmsg.NameForKey(hdr.APIKey), err)
 		}
 	}

@@ -7,9 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluicedata/sluice/codec"
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/stages/fetch"
+	"github.com/sluicedata/sluice/stages/group"
 	"github.com/sluicedata/sluice/stages/produce"
 )
 
@@ -28,6 +32,9 @@ type Config struct {
 	Produce *produce.Pipeline
 	Fetch   *fetch.Fetcher
 	Logger  *slog.Logger
+	// Groups coordinates consumer groups; nil: one over Meta with
+	// Kafka's defaults.
+	Groups *group.Coordinator
 
 	// MaxRequestBytes is socket.request.max.bytes.
 	MaxRequestBytes int32
@@ -43,6 +50,10 @@ type Config struct {
 	FetchSessions int
 	// Version is reported to clients (ApiVersions software version).
 	Version string
+	// Tracer and Meter, when set, trace requests and measure them (see
+	// telemetry.go); nil turns that off.
+	Tracer trace.Tracer
+	Meter  metric.Meter
 }
 
 // Server serves the Kafka protocol.
@@ -51,6 +62,7 @@ type Server struct {
 	log      *slog.Logger
 	sessions *fetchSessions
 	topics   *topicCache
+	tel      *telemetry // nil: telemetry off
 
 	mu       sync.Mutex
 	ln       []net.Listener
@@ -80,7 +92,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FetchSessions <= 0 {
 		cfg.FetchSessions = 1000
 	}
+	if cfg.Groups == nil {
+		cfg.Groups = group.New(group.Config{Store: cfg.Meta, Logger: cfg.Logger})
+	}
+	tel, err := newTelemetry(cfg.Tracer, cfg.Meter)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
+		tel:      tel,
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sessions: newFetchSessions(cfg.FetchSessions),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluicedata/sluice/codec"
 	"github.com/sluicedata/sluice/pipeline"
 	"github.com/sluicedata/sluice/sinks/meta"
@@ -46,14 +48,26 @@ type Batch struct {
 	// Arrived is when the request was read; LogAppendTime uses it.
 	Arrived time.Time
 	Done    *pipeline.Completion
+	// Trace is the span context of the request the batch came in, zero
+	// when that request is not traced: the batch's stage spans are its
+	// children, and the spans of its flush link to it.
+	Trace trace.SpanContext
 
 	// Results, valid when Done is called.
 	LogStart   int64
 	AppendTime int64 // LogAppendTime given to the batch, or -1
 	Duplicate  bool
 
-	addID int // the batch's id in its flush's intake builder
+	addID      int         // the batch's id in its flush's intake builder
+	queued     time.Time   // when the batch entered its current stage's queue
+	flushTrace *flushTrace // set on a flush's first batch when the flush is traced
 }
+
+// QueuedAt implements pipeline.Stamped.
+func (b *Batch) QueuedAt() time.Time { return b.queued }
+
+// SetQueuedAt implements pipeline.Stamped.
+func (b *Batch) SetQueuedAt(t time.Time) { b.queued = t }
 
 // Size is the batch's size in bytes, for the cashier.
 func (b *Batch) Size() int64 { return int64(len(b.Data)) }

@@ -25,7 +25,16 @@ type Flush struct {
 	results []meta.BatchResult
 	// Committed lists the partitions that got new offsets.
 	Committed []meta.TP
+
+	queued time.Time   // when the flush entered its current stage's queue
+	trace  *flushTrace // nil unless the flush is traced
 }
+
+// QueuedAt implements pipeline.Stamped.
+func (f *Flush) QueuedAt() time.Time { return f.queued }
+
+// SetQueuedAt implements pipeline.Stamped.
+func (f *Flush) SetQueuedAt(t time.Time) { f.queued = t }
 
 // Bytes is the flush's batch bytes.
 func (f *Flush) Bytes() int64 {

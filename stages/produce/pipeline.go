@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicedata/sluice/pipeline"
 	"github.com/sluicedata/sluice/sinks/meta"
@@ -42,6 +45,9 @@ type Config struct {
 	QueueDepth int
 
 	Observer pipeline.Observer
+	// Tracer, if set, traces batches whose Trace is sampled (decode,
+	// sequence) and their flushes (cashier, compress, upload, commit).
+	Tracer trace.Tracer
 	// OnCommit is called after a flush committed, before its batches are
 	// acknowledged: the broker caches the object and wakes fetches.
 	OnCommit func(f *Flush)
@@ -103,6 +109,18 @@ type Pipeline struct {
 	mu     sync.RWMutex
 	closed bool
 	seq    uint64
+
+	// measuring: the stages report to an observer, so Submit stamps
+	// batches with their queueing time.
+	measuring bool
+	// Accepted batches and their bytes (committed, not duplicates).
+	producedBatches, producedBytes atomic.Int64
+}
+
+// Produced reports the batches (and their bytes) the pipeline has
+// committed and acknowledged, idempotent duplicates left out.
+func (p *Pipeline) Produced() (batches, bytes int64) {
+	return p.producedBatches.Load(), p.producedBytes.Load()
 }
 
 // Start builds and starts the pipeline.
@@ -114,6 +132,10 @@ func Start(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, in: make(chan *Batch, cfg.QueueDepth)}
 	ctx := context.Background()
 	obs := cfg.Observer
+	if cfg.Tracer != nil {
+		obs = &tracingObserver{next: obs, tracer: cfg.Tracer}
+	}
+	p.measuring = pipeline.Active(obs)
 	batchSize := func(v any) int64 { return v.(*Batch).Size() }
 	flushSize := func(v any) int64 { return v.(*Flush).Bytes() }
 	seq := newSequencer(cfg.Meta)
@@ -124,10 +146,10 @@ func Start(cfg Config) (*Pipeline, error) {
 		MaxCount: cfg.FlushBatches, MaxBytes: cfg.FlushBytes, Linger: cfg.Linger,
 		Buffer: 2, Observer: obs, Size: batchSize,
 	}).Run(ctx, sequenced)
-	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2}, p.newFlush).Run(ctx, gathered)
+	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2, Observer: obs}, p.newFlush).Run(ctx, gathered)
 	compressed := pipeline.Map("compress", pipeline.MapConfig{Workers: 2, Buffer: 2, Observer: obs, Size: flushSize}, compress).Run(ctx, flushes)
 	uploaded := pipeline.Map("upload", pipeline.MapConfig{Workers: cfg.UploadConcurrency, Buffer: cfg.UploadConcurrency, Observer: obs, Size: flushSize}, p.upload).Run(ctx, compressed)
-	groups := pipeline.Batch[*Flush]("commit-group", pipeline.BatchConfig{MaxCount: cfg.CommitGroup}).Run(ctx, uploaded)
+	groups := pipeline.Batch[*Flush]("commit-group", pipeline.BatchConfig{MaxCount: cfg.CommitGroup, Observer: obs, Size: flushSize}).Run(ctx, uploaded)
 	committed := pipeline.Map("commit", pipeline.MapConfig{Observer: obs}, p.commit).Run(ctx, groups)
 	p.done = pipeline.Go(committed, p.ack)
 	return p, nil
@@ -141,6 +163,9 @@ func (p *Pipeline) Submit(ctx context.Context, b *Batch) {
 	if p.closed {
 		b.fail(ErrShuttingDown)
 		return
+	}
+	if p.measuring {
+		b.queued = time.Now()
 	}
 	select {
 	case p.in <- b:
@@ -162,7 +187,11 @@ func (p *Pipeline) Close() {
 
 func (p *Pipeline) newFlush(_ context.Context, batches []*Batch) (*Flush, bool) {
 	p.seq++
-	return &Flush{Seq: p.seq, Key: newObjectKey(time.Now()), Batches: batches}, true
+	f := &Flush{Seq: p.seq, Key: newObjectKey(time.Now()), Batches: batches}
+	if ft := batches[0].flushTrace; ft != nil {
+		f.trace, batches[0].flushTrace = ft, nil
+	}
+	return f, true
 }
 
 func (p *Pipeline) upload(ctx context.Context, f *Flush) (*Flush, bool) {
@@ -225,7 +254,15 @@ func (f *Flush) setResults(oc meta.ObjectCommit, res []meta.BatchResult) {
 
 // ack completes every batch of the group.
 func (p *Pipeline) ack(group []*Flush) {
+	var batches, bytes int64
+	defer func() {
+		p.producedBatches.Add(batches)
+		p.producedBytes.Add(bytes)
+	}()
 	for _, f := range group {
+		if f.trace != nil {
+			defer f.trace.end(f)
+		}
 		if f.Err == nil && p.cfg.OnCommit != nil && len(f.Committed) > 0 {
 			p.cfg.OnCommit(f)
 		}
@@ -241,6 +278,10 @@ func (p *Pipeline) ack(group []*Flush) {
 			}
 			b.LogStart = r.LogStart
 			b.Duplicate = r.Duplicate
+			if !r.Duplicate {
+				batches++
+				bytes += int64(len(b.Data))
+			}
 			b.Done.Done(r.BaseOffset, nil)
 		}
 	}

@@ -13,6 +13,8 @@
 //	"x" topicID part(BE32) lastOff(BE64) index entry
 //	"q" topicID part(BE32) pid(BE64)     producer state on a partition
 //	"e" pid(BE64)                        producer epoch registered by BumpProducerEpoch
+//	"g" group                            consumer group (JSON; see groups.go)
+//	"o" len(group) group topic 0 part    committed offset of a group
 //
 // Index keys end in the entry's LastOffset, big-endian (offsets are never
 // negative, so byte order is numeric order): Entries(tp, from) is one

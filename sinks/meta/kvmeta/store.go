@@ -28,6 +28,8 @@ type store struct {
 	// no call ever reaches a closed KV.
 	mu     sync.RWMutex
 	closed bool
+	// notifier wakes group watchers after committed group changes.
+	notifier notifier
 }
 
 // New returns a meta.Store keeping its data in kv. Closing the store

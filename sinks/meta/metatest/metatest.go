@@ -37,6 +37,11 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"EntryAtTimestamp", testEntryAtTimestamp},
 		{"NextProducerID", testNextProducerID},
 		{"ConcurrentCommits", testConcurrentCommits},
+		{"GroupRecord", testGroupRecord},
+		{"GroupOffsets", testGroupOffsets},
+		{"GroupRollback", testGroupRollback},
+		{"GroupWatch", testGroupWatch},
+		{"GroupConcurrentUpdates", testGroupConcurrentUpdates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,8 +14,27 @@ import (
 func TestConformanceMem(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T) objstore.Store {
 		return New(memblob.OpenBucket(nil))
-	})
+	}, objstoretest.Prefixes(func(t *testing.T) objstoretest.PrefixOpener {
+		b := memblob.OpenBucket(nil)
+		t.Cleanup(func() { b.Close() })
+		return func(t *testing.T, prefix string) objstore.Store {
+			if prefix != "" {
+				prefix += "/"
+			}
+			s, err := NewPrefixed(b, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sharedBucket{s}
+		}
+	}))
 }
+
+// sharedBucket is a store whose Close leaves the bucket, which other
+// stores share, open.
+type sharedBucket struct{ objstore.Store }
+
+func (sharedBucket) Close() error { return nil }
 
 func TestOpenMem(t *testing.T) {
 	ctx := context.Background()

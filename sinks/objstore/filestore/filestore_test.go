@@ -21,7 +21,17 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, objstoretest.Prefixes(func(t *testing.T) objstoretest.PrefixOpener {
+		// A directory's prefix is a subdirectory: file:///dir/prefix.
+		dir := t.TempDir()
+		return func(t *testing.T, prefix string) objstore.Store {
+			s, err := New(filepath.Join(dir, prefix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}))
 }
 
 // tempFiles returns every leftover temporary file under root.

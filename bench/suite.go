@@ -1,0 +1,274 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluicedata/sluice/stages/broker"
+	"github.com/sluicedata/sluice/stages/produce"
+)
+
+// SuiteScale sizes the comparison suite.
+type SuiteScale struct {
+	// Duration and Warmup of each steady workload.
+	Duration, Warmup time.Duration
+	// CatchUpBytes is the backlog of the catch-up workload (d).
+	CatchUpBytes int64
+	// Partitions and Producers of workloads (e) and (f) (0: 1,000 and
+	// 200).
+	Partitions int32
+	Producers  int
+}
+
+// FullScale is `make bench`: 20s windows and a 1 GiB catch-up.
+var FullScale = SuiteScale{Duration: 20 * time.Second, Warmup: 3 * time.Second, CatchUpBytes: 1 << 30}
+
+// SmokeScale is `make bench-smoke`: every workload for about a second.
+// Workloads (e) and (f) get 100 partitions and 20 producers: the full
+// counts take longer to set up than the smoke has.
+var SmokeScale = SuiteScale{Duration: 700 * time.Millisecond, Warmup: 200 * time.Millisecond, CatchUpBytes: 8 << 20, Partitions: 100, Producers: 20}
+
+// SuiteCase is one workload of the suite and the targets it runs on.
+type SuiteCase struct {
+	Workload Workload
+	// Targets are run in order; each is "sluice", "kfake" or
+	// "sluice-traced" (sluice with tracing at 1% into a collector).
+	Targets []string
+}
+
+// TracedRatio is the sample ratio of the "sluice-traced" target.
+const TracedRatio = 0.01
+
+// CompareSuite is the sluice vs kfake suite: (a) unthrottled produce of 1
+// KiB JSON records to 8 partitions, acks=all; (b) the same with zstd; (c)
+// a fixed 5k records/s with a consumer, for latency; (d) a catch-up read
+// of a backlog; (e) 1,000 partitions; (f) 200 producer connections; and
+// (g) workload (a) on sluice with tracing off and at 1% (spans to an
+// in-process collector).
+func CompareSuite(s SuiteScale) []SuiteCase {
+	base := DefaultWorkload()
+	base.Duration, base.Warmup = s.Duration, s.Warmup
+	base.PayloadKind = PayloadJSON
+	both := []string{"kfake", "sluice"}
+
+	a := base
+	a.Name = "a-produce"
+	b := base
+	b.Name, b.Compression = "b-produce-zstd", "zstd"
+	c := base
+	c.Name, c.Rate, c.Consumers, c.Linger = "c-latency-5k", 5000, 1, 0
+	d := base
+	d.Name, d.CatchUpBytes, d.Consumers = "d-catch-up", s.CatchUpBytes, 1
+	e := base
+	e.Name, e.Partitions = "e-1000-partitions", 1000
+	if s.Partitions > 0 {
+		e.Name, e.Partitions = fmt.Sprintf("e-%d-partitions", s.Partitions), s.Partitions
+	}
+	f := base
+	f.Name, f.Producers, f.MaxBufferedBytes = "f-200-producers", 200, 256<<10
+	if s.Producers > 0 {
+		f.Name, f.Producers = fmt.Sprintf("f-%d-producers", s.Producers), s.Producers
+	}
+	g := a
+	g.Name = "g-tracing"
+	return []SuiteCase{{a, both}, {b, both}, {c, both}, {d, both}, {e, both}, {f, both}, {g, []string{"sluice", "sluice-traced"}}}
+}
+
+// SuiteConfig runs a suite.
+type SuiteConfig struct {
+	Cases []SuiteCase
+	// DataDir is the parent of the in-process targets' data directories.
+	DataDir string
+	// Out gets the tables; Progress the live lines (may be nil).
+	Out, Progress io.Writer
+	// Breakdown collects sluice's stage spans and CPU profiles into
+	// OutDir.
+	Breakdown bool
+	OutDir    string
+	// Configure, if set, is applied to every sluice's config.
+	Configure func(*broker.Config)
+}
+
+// RunSuite runs every case on each of its targets, a fresh in-process
+// target per run, prints each case's table as it completes, then the
+// comparisons and the goals, and returns the report.
+func RunSuite(ctx context.Context, sc SuiteConfig) (*Report, error) {
+	rep := &Report{Title: "sluice vs kfake", Started: time.Now(), Host: ThisHost()}
+	for _, c := range sc.Cases {
+		var results []Result
+		for _, name := range c.Targets {
+			started := time.Now()
+			res, err := runSuiteTarget(ctx, sc, name, c.Workload)
+			if sc.Progress != nil {
+				fmt.Fprintf(sc.Progress, "%s %s: done in %v\n", name, c.Workload.Name, time.Since(started).Round(time.Millisecond))
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s %s: %v\n", name, c.Workload.Name, err)
+				res.Target = name
+				res.Workload.Name = c.Workload.Name
+				res.Errors = max(res.Errors, 1)
+				res.ErrorSamples = append(res.ErrorSamples, err.Error())
+			}
+			results = append(results, res)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		rep.Runs = append(rep.Runs, results...)
+		fmt.Fprintf(sc.Out, "\n== %s: %s\n", c.Workload.Name, Describe(c.Workload))
+		if err := WriteTable(sc.Out, results); err != nil {
+			return rep, err
+		}
+		for _, r := range results {
+			WriteBreakdown(sc.Out, r.Target, r.Breakdown)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.Host.LoadEnd = LoadAvg()
+	rep.Compare("sluice", "kfake")
+	rep.Goals = Goals(rep.Runs)
+	fmt.Fprintf(sc.Out, "\n== sluice/kfake, same load\n")
+	WriteComparisons(sc.Out, rep.Comparisons)
+	fmt.Fprintf(sc.Out, "\n== goals\n")
+	WriteGoals(sc.Out, rep.Goals)
+	return rep, ctx.Err()
+}
+
+func runSuiteTarget(ctx context.Context, sc SuiteConfig, name string, w Workload) (Result, error) {
+	dir, err := os.MkdirTemp(sc.DataDir, fileSafe(name+"-"+w.Name)+"-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	o := TargetOptions{Partitions: w.Partitions, Configure: sc.Configure}
+	kind := name
+	switch name {
+	case "sluice-traced":
+		kind, o.Tracing, o.TraceRatio = "sluice", true, TracedRatio
+	case "sluice":
+		// The breakdown needs spans from every request.
+		o.Tracing, o.TraceRatio = sc.Breakdown, 1
+	}
+	t, err := StartTargetWith(kind, dir, o)
+	if err != nil {
+		return Result{}, err
+	}
+	defer t.Stop()
+	t.Name = name
+	if name == "sluice-traced" {
+		t.Notes = append(t.Notes, fmt.Sprintf("tracing on, sample ratio %v, spans to an in-process collector", TracedRatio))
+	}
+	return RunTarget(ctx, t, w, RunConfig{Progress: sc.Progress, Breakdown: sc.Breakdown, OutDir: sc.OutDir})
+}
+
+// Describe is a one-line summary of a workload.
+func Describe(w Workload) string {
+	w, _ = w.normalized()
+	s := fmt.Sprintf("%d topic(s) x %d partitions, %d producer(s), %d consumer(s), %d B %s records, %s, acks=%s, linger %v",
+		w.Topics, w.Partitions, w.Producers, w.Consumers, w.RecordBytes, w.PayloadKind, w.Compression, w.Acks, w.Linger)
+	if w.Rate > 0 {
+		s += fmt.Sprintf(", %.0f records/s", w.Rate)
+	} else if w.CatchUpBytes == 0 {
+		s += ", unthrottled"
+	}
+	if w.CatchUpBytes > 0 {
+		s += fmt.Sprintf(", catch-up read of %d MiB", w.CatchUpBytes>>20)
+	} else {
+		s += fmt.Sprintf(", %v after %v warm-up", w.Duration, w.Warmup)
+	}
+	return s
+}
+
+// Goals evaluates the lead's goals on a suite's runs (n/a for what the
+// runs do not cover).
+func Goals(runs []Result) []Goal {
+	var gs []Goal
+	ratioGoal := func(name, workload string, get func(*Result) float64, min float64) {
+		g := Goal{Name: name, Limit: fmt.Sprintf(">= %.1fx", min), Status: "n/a", Measured: "-"}
+		s, k := findRun(runs, workload, "sluice"), findRun(runs, workload, "kfake")
+		if s != nil && k != nil && get(k) > 0 && get(s) > 0 {
+			r := get(s) / get(k)
+			g.Measured = fmt.Sprintf("%.2fx (%.1f vs %.1f MB/s)", r, get(s), get(k))
+			g.Status = status(r >= min)
+		}
+		gs = append(gs, g)
+	}
+	ratioGoal("produce MB/s vs kfake (a)", "a-produce", func(r *Result) float64 { return r.MBPerSec }, 2)
+	ratioGoal("catch-up consume MB/s vs kfake (d)", "d-catch-up", func(r *Result) float64 { return r.ConsumeMBPerSec }, 2)
+
+	// Ack p99 at 5k records/s: the client's and the broker's linger plus
+	// 15ms.
+	g := Goal{Name: "ack p99 at 5k records/s (c)", Status: "n/a", Measured: "-", Limit: "linger + 15ms"}
+	if s := findRun(runs, "c-latency-5k", "sluice"); s != nil && s.Latency.Count > 0 {
+		limit := s.Workload.Linger + produce.DefaultLinger + 15*time.Millisecond
+		g.Limit = fmt.Sprintf("<= %v (client linger %v + broker linger %v + 15ms)", limit, s.Workload.Linger, produce.DefaultLinger)
+		g.Measured = fmtLatency(s.Latency.P99)
+		g.Status = status(s.Latency.P99 <= limit)
+	}
+	gs = append(gs, g)
+
+	// Object PUTs and metadata transactions per second bounded by the
+	// flushes: at most one PUT per flush, at most one commit per PUT, and
+	// flushes bounded by the linger and the flush size, whatever the
+	// partition and connection counts.
+	for _, wl := range []string{"a-", "e-", "f-"} {
+		g := Goal{Name: "PUT/s and meta txn/s bounded by flushes (" + wl[:1] + ")", Status: "n/a", Measured: "-",
+			Limit: "commits <= PUTs, PUT/s <= 1/linger + MB/s / flush MB"}
+		if s := findCase(runs, wl, "sluice"); s != nil && s.Cost != nil && s.Cost.Seconds > 0 && s.Records > 0 {
+			c := s.Cost
+			bound := 1/produce.DefaultLinger.Seconds() + float64(c.Delta.ObjectPutBytes)/c.Seconds/float64(produce.DefaultFlushBytes)
+			g.Measured = fmt.Sprintf("%.1f PUT/s, %.1f commit/s, %.1f meta txn/s", c.PutsPerSec, float64(c.Delta.MetaCommits)/c.Seconds, c.MetaTxnsPerSec)
+			g.Limit = fmt.Sprintf("commits <= PUTs, PUT/s <= %.0f", bound)
+			g.Status = status(c.Delta.MetaCommits <= c.Delta.ObjectPuts && c.PutsPerSec <= bound*1.05)
+		}
+		gs = append(gs, g)
+	}
+
+	// RSS under 1 GiB in every workload.
+	g = Goal{Name: "peak RSS < 1 GiB, every workload (sluice)", Status: "n/a", Measured: "-", Limit: "< 1024 MiB (whole process)"}
+	var worst int64
+	var worstName string
+	for _, r := range runs {
+		if r.Target == "sluice" && r.Resources != nil && r.Resources.PeakRSSBytes > worst {
+			worst, worstName = r.Resources.PeakRSSBytes, r.Workload.Name
+		}
+	}
+	if worst > 0 {
+		g.Measured = fmt.Sprintf("max %d MiB (%s)", worst>>20, worstName)
+		g.Status = status(worst < 1<<30)
+	}
+	gs = append(gs, g)
+
+	// Tracing at 1% costs under 5% of throughput.
+	g = Goal{Name: "tracing 1% throughput cost (g)", Status: "n/a", Measured: "-", Limit: "< 5%"}
+	if off, on := findRun(runs, "g-tracing", "sluice"), findRun(runs, "g-tracing", "sluice-traced"); off != nil && on != nil && off.MBPerSec > 0 {
+		loss := 1 - on.MBPerSec/off.MBPerSec
+		g.Measured = fmt.Sprintf("%.1f%% (%.1f vs %.1f MB/s)", 100*loss, on.MBPerSec, off.MBPerSec)
+		g.Status = status(loss < 0.05)
+	}
+	gs = append(gs, g)
+	return gs
+}
+
+// findCase finds the run of target whose workload name starts with prefix.
+func findCase(runs []Result, prefix, target string) *Result {
+	for i := range runs {
+		if strings.HasPrefix(runs[i].Workload.Name, prefix) && runs[i].Target == target {
+			return &runs[i]
+		}
+	}
+	return nil
+}
+
+func status(ok bool) string {
+	if ok {
+		return "pass"
+	}
+	return "fail"
+}
