@@ -1,6 +1,6 @@
 //go:build !linux
 
-package spannermeta
+package spanneremu
 
 import "os/exec"
 

@@ -1,4 +1,4 @@
-package spannermeta
+package spanneremu
 
 import (
 	"os/exec"
