@@ -94,3 +94,17 @@ fmt:
 
 clean:
 	rm -rf bin sluice-data
+
+# image builds the broker image (deploy/docker/Dockerfile: static build,
+# non-root, distroless) as IMAGE; it needs a Docker engine.
+IMAGE ?= sluice:$(VERSION)
+.PHONY: image chart-test
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: docker is not installed" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: docker cannot reach a Docker engine (docker info failed); start one or set DOCKER_HOST" >&2; exit 1; }
+	docker build -f deploy/docker/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+# chart-test renders the Helm chart (deploy/helm/sluice) for each scenario
+# and lints it, with Helm's Go packages: no cluster, no helm binary.
+chart-test:
+	$(GO) test -count=1 ./deploy/...
