@@ -108,3 +108,10 @@ image:
 # and lints it, with Helm's Go packages: no cluster, no helm binary.
 chart-test:
 	$(GO) test -count=1 ./deploy/...
+
+# local-cluster runs the Spanner emulator, an S3 server and three brokers in
+# two zones on 127.0.0.1 (ports 9092-9094), prints the bootstrap addresses
+# and stops them all on Ctrl-C.
+.PHONY: local-cluster
+local-cluster:
+	$(GO) run ./cmd/sluice-local
