@@ -472,6 +472,15 @@ func checkBroker(t *testing.T, s *appsv1.StatefulSet) {
 			t.Errorf("%s: %s probe on port %s, want the admin port %d", s.Name, kind, port.String(), adminPort)
 		}
 	}
+	if got := mustFlag(t, s, "broker-name"); got != "$(POD_NAME)" {
+		t.Errorf("%s: --broker-name=%s, want $(POD_NAME)", s.Name, got)
+	}
+	if got := mustFlag(t, s, "peer-addr"); !strings.HasPrefix(got, "$(POD_IP):") {
+		t.Errorf("%s: --peer-addr=%s, want $(POD_IP):<admin port>", s.Name, got)
+	}
+	if e := envVar(c, "POD_IP"); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("%s: POD_IP does not come from status.podIP: %+v", s.Name, e)
+	}
 	if got := mustFlag(t, s, "node-id"); got != "$(POD_INDEX)" {
 		t.Errorf("%s: --node-id=%s, want $(POD_INDEX)", s.Name, got)
 	}

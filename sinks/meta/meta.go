@@ -201,6 +201,8 @@ type Store interface {
 
 	// Groups is the consumer group and committed offset store (groups.go).
 	Groups() Groups
+	// Brokers is the broker registry (brokers.go).
+	Brokers() Brokers
 
 	Close() error
 }

@@ -38,6 +38,9 @@ type Broker struct {
 	tel      *telemetry.Telemetry // nil until Start builds it
 	counters counters             // behind Stats
 
+	name string    // identity in the broker registry
+	reg  *registry // nil until registered
+
 	ready     chan struct{}
 	errc      chan error
 	closeOnce sync.Once
@@ -77,9 +80,17 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			return nil, fmt.Errorf("metadata store: %w", err)
 		}
 	}
+	name, persisted, err := brokerName(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !persisted {
+		log.Warn("no data-dir or broker-name: this broker gets a new name, and node id, at every start", "name", name)
+	}
+	b.name = name
 	if b.tel, err = telemetry.New(ctx, telemetry.Config{
 		Traces: cfg.Traces, Metrics: cfg.Metrics, TraceSampleRatio: cfg.TraceSampleRatio, SpanExporter: cfg.SpanExporter,
-		ServiceVersion: cfg.Version, InstanceID: strconv.Itoa(int(cfg.NodeID)),
+		ServiceVersion: cfg.Version, InstanceID: name,
 	}); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -103,6 +114,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		OnCommit: func(f *produce.Flush) {
 			b.fetch.Written(f.Key, f.Intake.Data, f.Intake.Rows)
 			b.fetch.Waker.Notify(f.Committed)
+			if b.reg != nil {
+				b.reg.notify(f.Committed)
+			}
 		},
 	})
 	if err != nil {
@@ -120,6 +134,27 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		b.produce.Close()
 		return nil, err
 	}
+	if cfg.AdminAddr != "" {
+		if b.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			b.ln.Close()
+			b.produce.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	reg := &registry{b: b, store: b.meta.Brokers(), lease: cfg.Lease, peers: map[string]*peerSender{},
+		stop: make(chan struct{}), done: make(chan struct{}), http: &http.Client{Timeout: 2 * time.Second},
+		info: meta.BrokerInfo{Name: name, NodeID: cfg.NodeID, Zone: cfg.Zone, Host: host, Port: port, PeerAddr: peerAddr(cfg, b.AdminAddr())}}
+	if cfg.NodeID, err = reg.register(ctx); err != nil {
+		b.closeListeners()
+		b.produce.Close()
+		if errors.Is(err, meta.ErrNodeIDTaken) {
+			return nil, fmt.Errorf("node-id %d is held by another live broker", reg.info.NodeID)
+		}
+		return nil, fmt.Errorf("registering broker %s: %w", name, err)
+	}
+	b.cfg.NodeID = cfg.NodeID
+	b.reg = reg
+	go reg.run()
 	b.groups = group.New(group.Config{
 		Store: b.meta, Logger: log,
 		OffsetsRetention: cfg.OffsetsRetention, InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
@@ -130,18 +165,21 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		MaxRequestBytes: cfg.MaxRequestBytes, AutoCreateTopics: cfg.AutoCreateTopics,
 		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version, Groups: b.groups,
 		Tracer: b.tel.Tracer(), Meter: b.tel.Meter(),
+		Cluster: reg.cluster, Balance: cfg.Balance,
 	})
 	if err != nil {
-		b.ln.Close()
+		reg.close()
+		b.closeListeners()
 		b.produce.Close()
 		return nil, err
 	}
-	if cfg.AdminAddr != "" {
-		if b.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
-			b.ln.Close()
-			b.produce.Close()
-			return nil, fmt.Errorf("admin listener: %w", err)
-		}
+	if err := b.registerTrafficMetrics(); err != nil {
+		reg.close()
+		b.closeListeners()
+		b.produce.Close()
+		return nil, fmt.Errorf("traffic metrics: %w", err)
+	}
+	if b.adminLn != nil {
 		b.admin = &http.Server{Handler: b.adminMux(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := b.admin.Serve(b.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -155,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			b.errc <- fmt.Errorf("kafka: %w", err)
 		}
 	}()
-	log.Info("sluice broker started", "kafka", b.ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
+	log.Info("sluice broker started", "node_id", cfg.NodeID, "name", name, "zone", cfg.Zone, "kafka", b.ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
 		"admin", cfg.AdminAddr, "objects", cfg.Objects, "metadata", metaName(cfg), "cluster", clusterID)
 	close(b.ready)
 	return b, nil
@@ -191,6 +229,20 @@ func advertised(public, bound string) (string, int32, error) {
 	return host, int32(p), nil
 }
 
+func (b *Broker) closeListeners() {
+	b.ln.Close()
+	if b.adminLn != nil {
+		b.adminLn.Close()
+	}
+}
+
+// NodeID is the broker's node id (allocated by the registry unless
+// configured).
+func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
+
+// Name is the broker's identity in the registry.
+func (b *Broker) Name() string { return b.name }
+
 // Ready is closed once the broker serves.
 func (b *Broker) Ready() <-chan struct{} { return b.ready }
 
@@ -221,6 +273,8 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.log.Info("sluice broker stopping")
 		b.kafka.StopAccepting()
+		// Leave every answer at once: clients move to the other brokers.
+		b.reg.close()
 		drained := make(chan struct{})
 		go func() { b.produce.Close(); close(drained) }()
 		select {
@@ -269,6 +323,8 @@ func (b *Broker) adminMux() *http.ServeMux {
 	if h := b.tel.MetricsHandler(); h != nil {
 		mux.Handle("/metrics", h)
 	}
+	mux.HandleFunc("/internal/committed", b.handleCommitted)
+	mux.HandleFunc("/debug/conns", b.handleConns)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

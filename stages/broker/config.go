@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/objstore"
+	"github.com/sluicedata/sluice/stages/kafka"
 	"github.com/sluicedata/sluice/stages/produce"
 	"github.com/sluicedata/sluice/stages/telemetry"
 )
@@ -44,8 +45,26 @@ type Config struct {
 	AdminAddr string `mapstructure:"admin-addr"`
 	LogLevel  string `mapstructure:"log-level"`
 
-	// NodeID is the broker id clients see.
+	// NodeID is the broker id clients see; -1 (the default) takes the
+	// one the broker registry allocated to BrokerName, once, for good.
 	NodeID int32 `mapstructure:"node-id"`
+	// BrokerName is the broker's stable identity in the registry (e.g.
+	// the pod name); empty: a name created once and kept in
+	// <data-dir>/broker-name.
+	BrokerName string `mapstructure:"broker-name"`
+	// Lease is how long the broker's registration lives without renewal
+	// (renewed every third of it): a broker that dies drops out of every
+	// answer within about a lease.
+	Lease time.Duration `mapstructure:"lease"`
+	// Balance picks partition leaders and group coordinators among the
+	// brokers a client is shown: hash-partition, hash-client-host or
+	// hash-client-id.
+	Balance string `mapstructure:"balance"`
+	// PeerAddr is the admin host:port other brokers reach this one on
+	// (commit notifications that wake long-polling fetches); empty: the
+	// admin listen address, a wildcard host replaced by this host's first
+	// non-loopback address.
+	PeerAddr string `mapstructure:"peer-addr"`
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool `mapstructure:"auto-create-topics"`
 	// DefaultPartitions is num.partitions.
@@ -114,6 +133,9 @@ func NewConfig() Config {
 		Metrics:           telemetry.None,
 		TraceSampleRatio:  0.01,
 		Version:           "dev",
+		NodeID:            -1,
+		Lease:             10 * time.Second,
+		Balance:           kafka.BalanceHashPartition,
 
 		OffsetsRetention:           7 * 24 * time.Hour,
 		GroupInitialRebalanceDelay: 3 * time.Second,
@@ -132,7 +154,23 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("public-addr %q: %v", c.PublicAddr, err))
 		} else if p, perr := strconv.Atoi(port); perr != nil || p <= 0 || p > 65535 || host == "" {
 			errs = append(errs, fmt.Errorf("public-addr %q: want host:port with a port from 1 to 65535", c.PublicAddr))
+		} else if !kafka.ValidAdvertisedHost(host) {
+			errs = append(errs, fmt.Errorf("public-addr %q: %q is neither a DNS name nor a dialable IP address", c.PublicAddr, host))
 		}
+	}
+	if c.PeerAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
+			errs = append(errs, fmt.Errorf("peer-addr %q: %v", c.PeerAddr, err))
+		}
+	}
+	if !kafka.ValidBalance(c.Balance) {
+		errs = append(errs, fmt.Errorf("balance %q: want hash-partition, hash-client-host or hash-client-id", c.Balance))
+	}
+	if c.Lease == 0 {
+		c.Lease = 10 * time.Second
+	}
+	if c.Lease < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lease %v: must be at least 100ms", c.Lease))
 	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
@@ -148,8 +186,8 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max-request-bytes %d: must be at least 1024", c.MaxRequestBytes))
 	}
-	if c.NodeID < 0 {
-		errs = append(errs, fmt.Errorf("node-id %d: must not be negative", c.NodeID))
+	if c.NodeID < -1 {
+		errs = append(errs, fmt.Errorf("node-id %d: want -1 (allocated) or an id from 0", c.NodeID))
 	}
 	if c.Linger < 0 || c.FlushBytes < 0 || c.UploadConcurrency < 0 {
 		errs = append(errs, errors.New("linger, flush-bytes and upload-concurrency must not be negative"))

@@ -1,7 +1,13 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sluicedata/sluice/stages/kafka"
 
 	metainst "github.com/sluicedata/sluice/sinks/meta/instrumented"
 	objinst "github.com/sluicedata/sluice/sinks/objstore/instrumented"
@@ -22,6 +28,17 @@ type Stats struct {
 	// and acknowledged (idempotent duplicates left out); FetchedBytes the
 	// record bytes fetches returned.
 	ProducedBatches, ProducedBytes, FetchedBytes int64
+
+	// ConnsOpen and ConnsAccepted count Kafka client connections: open
+	// now, and accepted since start.
+	ConnsOpen, ConnsAccepted int64
+	// BytesIn and BytesOut count Kafka frames from and to clients;
+	// CrossZoneBytesIn and CrossZoneBytesOut the part of them exchanged
+	// with clients of a known zone other than this broker's (a client's
+	// zone comes from its client.id options, else its fetches' rack).
+	BytesIn, BytesOut, CrossZoneBytesIn, CrossZoneBytesOut int64
+	// ByZone breaks the traffic down by client zone ("" unknown).
+	ByZone []kafka.ZoneTraffic
 }
 
 // counters are the atomics behind Stats.
@@ -45,7 +62,56 @@ func (b *Broker) Stats() Stats {
 	if b.fetch != nil {
 		s.FetchedBytes = b.fetch.FetchedBytes()
 	}
+	if b.kafka != nil {
+		s.ConnsOpen, s.ConnsAccepted = int64(b.kafka.ConnCount()), b.kafka.ConnsAccepted()
+		s.ByZone = b.kafka.Traffic()
+		for _, z := range s.ByZone {
+			s.BytesIn += z.In
+			s.BytesOut += z.Out
+			if z.Cross {
+				s.CrossZoneBytesIn += z.In
+				s.CrossZoneBytesOut += z.Out
+			}
+		}
+	}
 	return s
+}
+
+// registerTrafficMetrics adds sluice.kafka.client.bytes (by direction and
+// client_zone) and sluice.kafka.cross_zone.bytes (by direction), read from
+// the front end's counters at each collection: nothing on the hot path.
+func (b *Broker) registerTrafficMetrics() error {
+	m := b.tel.Meter()
+	if m == nil {
+		return nil
+	}
+	client, err := m.Int64ObservableCounter("sluice.kafka.client.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Kafka bytes exchanged with clients, by direction and client zone."))
+	if err != nil {
+		return err
+	}
+	cross, err := m.Int64ObservableCounter("sluice.kafka.cross_zone.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Kafka bytes exchanged with clients of another zone than the broker's, by direction."))
+	if err != nil {
+		return err
+	}
+	in, out := attribute.String("direction", "in"), attribute.String("direction", "out")
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		var cin, cout int64
+		for _, z := range b.kafka.Traffic() {
+			zone := attribute.String("client_zone", z.Zone)
+			o.ObserveInt64(client, z.In, metric.WithAttributes(in, zone))
+			o.ObserveInt64(client, z.Out, metric.WithAttributes(out, zone))
+			if z.Cross {
+				cin += z.In
+				cout += z.Out
+			}
+		}
+		o.ObserveInt64(cross, cin, metric.WithAttributes(in))
+		o.ObserveInt64(cross, cout, metric.WithAttributes(out))
+		return nil
+	}, client, cross)
+	return err
 }
 
 // instrumentStores wraps the opened stores with the counting (and, with

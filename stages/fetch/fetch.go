@@ -122,7 +122,7 @@ func (f *Fetcher) read(ctx context.Context, req Request, budget int32, mustProgr
 	start := f.now()
 	state, err := f.cfg.Meta.PartitionState(ctx, req.TP)
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: f.storeErr(err, req.TP)}
 	}
 	res := Result{State: state}
 	if req.Offset < state.LogStart || req.Offset > state.HighWatermark {
@@ -139,7 +139,7 @@ func (f *Fetcher) read(ctx context.Context, req Request, budget int32, mustProgr
 	entries, err := f.cfg.Meta.Entries(ctx, req.TP, req.Offset, entriesPerPlan)
 	f.step(ctx, "fetch.plan", start, len(entries), 0, req.TP)
 	if err != nil {
-		res.Err = err
+		res.Err = f.storeErr(err, req.TP)
 		return res
 	}
 	// Size the answer once: growing it by appends would copy it several
@@ -319,4 +319,15 @@ func (f *Fetcher) step(ctx context.Context, stage string, start time.Time, items
 		attribute.Float64("sluice.work_ms", float64(end.Sub(start))/1e6),
 	))
 	span.End(trace.WithTimestamp(end))
+}
+
+// storeErr keeps the metadata store's answers a client acts on (an unknown
+// partition) and turns any other failure (a timeout, an unreachable store)
+// into a retriable storage error, logged once here.
+func (f *Fetcher) storeErr(err error, tp meta.TP) error {
+	if errors.Is(err, meta.ErrUnknownTopicOrPartition) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	f.cfg.Logger.Warn("fetch: metadata store read failed", "partition", tp.Partition, "err", err)
+	return fmt.Errorf("%w: metadata store: %v", ErrStorage, err)
 }

@@ -21,6 +21,11 @@ package kafka
 // that have records or changed watermarks or an error. An unknown session
 // is FETCH_SESSION_ID_NOT_FOUND, a wrong epoch INVALID_FETCH_SESSION_EPOCH.
 //
+// KIP-392 (v11+): a fetch whose client.rack names another zone than this
+// broker's, where a broker of that zone is alive, is answered at once with
+// that broker as every partition's preferred read replica (picked by the
+// balance strategy) and no records; the client fetches from it next.
+//
 // Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID at
 // v13+), OFFSET_OUT_OF_RANGE below the log start or past the high
 // watermark, KAFKA_STORAGE_ERROR when an object is missing or corrupt.
@@ -96,6 +101,20 @@ func handleFetch(s *Server, r *Request) error {
 		}
 		resp.SessionID = sess.id
 	}
+	if req.Version >= 11 && req.Rack != "" {
+		if r.conn != nil && r.copts.zone == "" && r.conn.opts.zone == "" {
+			// Count the client's traffic under its rack from now on.
+			r.conn.opts.zone = req.Rack
+			r.conn.setZone(req.Rack)
+		}
+		if replicas := s.rackReplicas(req.Rack); len(replicas) > 0 {
+			s.answerPreferred(r, req, resp, parts, replicas, incremental)
+			if sess != nil {
+				sess.mu.Unlock()
+			}
+			return nil
+		}
+	}
 	go func() {
 		if sess != nil {
 			defer sess.mu.Unlock()
@@ -112,6 +131,44 @@ func handleFetch(s *Server, r *Request) error {
 		s.fetchLongPoll(r, req, resp, parts, incremental)
 	}()
 	return nil
+}
+
+// rackReplicas returns the live brokers of rack when this broker is not in
+// it, else nil.
+func (s *Server) rackReplicas(rack string) []Peer {
+	if rack == s.cfg.Rack || s.cfg.Cluster == nil {
+		return nil
+	}
+	var out []Peer
+	for _, p := range s.peers() {
+		if p.Zone == rack {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// answerPreferred answers a fetch with a preferred read replica for every
+// partition, and their watermarks, without records.
+func (s *Server) answerPreferred(r *Request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []*fetchPart, replicas []Peer, incremental bool) {
+	results := make([]fetch.Result, len(parts))
+	for i, p := range parts {
+		if p.err == 0 {
+			st, err := s.cfg.Meta.PartitionState(r.Ctx, p.tp)
+			results[i] = fetch.Result{State: st, Err: err}
+		}
+	}
+	s.buildFetchResponse(req, resp, parts, results, incremental)
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		for j := range t.Partitions {
+			rp := &t.Partitions[j]
+			if rp.ErrorCode == 0 {
+				rp.PreferredReadReplica = pick(replicas, s.balanceKey(r, partitionKey(t.TopicID, rp.Partition))).NodeID
+			}
+		}
+	}
+	r.Respond(resp)
 }
 
 // fetchParts resolves the partitions of the request, merged into the

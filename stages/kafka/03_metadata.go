@@ -3,8 +3,10 @@ package kafka
 // Metadata: v0-v13.
 //
 // Sluice has no partition leaders: every broker serves every partition, so
-// each partition is reported with this broker as leader, replica and ISR,
-// at leader epoch 0. Topics are listed with their UUIDs (v10+). A request
+// the brokers listed and each partition's leader are a routing choice made
+// per client (cluster.go): the live brokers of the client's zone, the
+// leader picked among them by the balance strategy, every listed broker a
+// replica and in the ISR, at leader epoch 0. Topics are listed with their UUIDs (v10+). A request
 // for unknown topics auto-creates them when auto.create.topics.enable is on
 // and the client allows it (v4+), with num.partitions partitions;
 // otherwise the topic answers UNKNOWN_TOPIC_OR_PARTITION, or
@@ -23,13 +25,13 @@ import (
 
 func init() { register(kmsg.Metadata.Int16(), 0, -1, handleMetadata) }
 
-func (s *Server) brokerEntry() kmsg.MetadataResponseBroker {
+func brokerEntry(p Peer) kmsg.MetadataResponseBroker {
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID = s.cfg.NodeID
-	b.Host = s.cfg.AdvertisedHost
-	b.Port = s.cfg.AdvertisedPort
-	if s.cfg.Rack != "" {
-		rack := s.cfg.Rack
+	b.NodeID = p.NodeID
+	b.Host = p.Host
+	b.Port = p.Port
+	if p.Zone != "" {
+		rack := p.Zone
 		b.Rack = &rack
 	}
 	return b
@@ -38,10 +40,13 @@ func (s *Server) brokerEntry() kmsg.MetadataResponseBroker {
 func handleMetadata(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{s.brokerEntry()}
+	v := s.clientView(r)
+	for _, p := range v.brokers {
+		resp.Brokers = append(resp.Brokers, brokerEntry(p))
+	}
 	cid := s.cfg.ClusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = s.cfg.NodeID
+	resp.ControllerID = v.brokers[0].NodeID
 
 	addTopic := func(t meta.Topic) {
 		rt := kmsg.NewMetadataResponseTopic()
@@ -51,10 +56,10 @@ func handleMetadata(s *Server, r *Request) error {
 		for p := int32(0); p < t.Partitions; p++ {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition = p
-			rp.Leader = s.cfg.NodeID
+			rp.Leader = v.leader(t.ID, p).NodeID
 			rp.LeaderEpoch = 0
-			rp.Replicas = []int32{s.cfg.NodeID}
-			rp.ISR = []int32{s.cfg.NodeID}
+			rp.Replicas = v.ids(rp.Leader)
+			rp.ISR = rp.Replicas
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -4,8 +4,9 @@ package kafka
 //
 // Sluice has no coordinator brokers: group state lives in the metadata
 // store and every broker coordinates every group, so each key (consumer
-// group or transactional id) answers with this broker. Other key types
-// (share groups) answer INVALID_REQUEST.
+// group or transactional id) answers with a broker the client is shown in
+// Metadata (its zone's), picked by the balance strategy (cluster.go).
+// Other key types (share groups) answer INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,10 +22,12 @@ func handleFindCoordinator(s *Server, r *Request) error {
 	if req.CoordinatorType != 0 && req.CoordinatorType != 1 {
 		code = kerr.InvalidRequest.Code
 	}
+	v := s.clientView(r)
 	if req.Version < 4 {
 		resp.ErrorCode = code
 		if code == 0 {
-			resp.NodeID, resp.Host, resp.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+			p := v.coordinator(req.CoordinatorKey)
+			resp.NodeID, resp.Host, resp.Port = p.NodeID, p.Host, p.Port
 		} else {
 			resp.NodeID = -1
 		}
@@ -36,7 +39,8 @@ func handleFindCoordinator(s *Server, r *Request) error {
 		c.Key = key
 		c.ErrorCode = code
 		if code == 0 {
-			c.NodeID, c.Host, c.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+			p := v.coordinator(key)
+			c.NodeID, c.Host, c.Port = p.NodeID, p.Host, p.Port
 		} else {
 			c.NodeID = -1
 		}

@@ -2,10 +2,10 @@ package kafka
 
 // DescribeCluster: v0-v2 (KIP-700; v1 endpoint types, v2 fenced brokers).
 //
-// Answers with this broker alone (its advertised host, port and zone as
-// rack), the cluster id, and this broker as controller. Sluice brokers are
-// leaderless and share nothing but the stores, so a broker does not list
-// its peers; clients see each broker they bootstrap from. The cluster's
+// Answers with the brokers the client is shown in Metadata (cluster.go:
+// the live brokers of its zone, with their advertised hosts, ports and
+// zones as racks), the cluster id, and the first of them as controller
+// (Sluice has none). The cluster's
 // authorized operations are reported only when asked for, and then as
 // every cluster operation (no authorizer): CREATE, ALTER, DESCRIBE,
 // CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
@@ -45,12 +45,15 @@ func handleDescribeCluster(s *Server, r *Request) error {
 			return nil
 		}
 	}
-	mb := s.brokerEntry()
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port, b.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	v := s.clientView(r)
+	for _, p := range v.brokers {
+		mb := brokerEntry(p)
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterID = s.cfg.ClusterID
-	resp.ControllerID = s.cfg.NodeID
+	resp.ControllerID = v.brokers[0].NodeID
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterAuthorizedOperations
 	}

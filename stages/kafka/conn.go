@@ -30,6 +30,12 @@ type conn struct {
 	// closing is set when the broker shuts the connection down, as
 	// opposed to the client going away.
 	closing atomic.Bool
+
+	// clientID and opts are the last client.id seen and its options
+	// (read loop only); zc counts the traffic, by the client's zone.
+	clientID *string
+	opts     clientOpts
+	zc       atomic.Pointer[zoneCounters]
 }
 
 // slot is the place of one response in the connection's answer order.
@@ -47,10 +53,11 @@ type Request struct {
 	// Span is the request's span when the request is traced and sampled,
 	// else nil; Ctx then carries it, so work done for the request is
 	// traced as its children.
-	Span trace.Span
-	conn *conn
-	slot *slot
-	done bool
+	Span  trace.Span
+	conn  *conn
+	copts clientOpts
+	slot  *slot
+	done  bool
 	// tel, when telemetry is on, finishes the request's span and metrics
 	// in Respond.
 	tel   *telemetry
@@ -146,8 +153,9 @@ func (c *conn) readLoop() error {
 		if !ok {
 			return fmt.Errorf("unsupported API key %d (version %d)", hdr.APIKey, hdr.APIVersion)
 		}
+		c.noteClient(hdr.ClientID, len(frame))
 		sl := &slot{ready: make(chan struct{})}
-		req := &Request{Header: hdr, Ctx: c.ctx, conn: c, slot: sl}
+		req := &Request{Header: hdr, Ctx: c.ctx, conn: c, copts: c.opts, slot: sl}
 		if hdr.APIVersion < h.minVersion || hdr.APIVersion > h.maxVersion {
 			if hdr.APIKey != kmsg.ApiVersions.Int16() {
 				return fmt.Errorf("unsupported %s version %d (serving %d-%d)", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, h.minVersion, h.maxVersion)
@@ -210,6 +218,9 @@ func (c *conn) writeLoop() {
 			c.nc.Close()
 			continue
 		}
+		if zc := c.zc.Load(); zc != nil {
+			zc.out.Add(int64(len(sl.frame)))
+		}
 		if len(c.slots) == 0 && bw.Flush() != nil {
 			failed = true
 			c.nc.Close()
@@ -217,6 +228,29 @@ func (c *conn) writeLoop() {
 	}
 	if !failed {
 		_ = bw.Flush()
+	}
+}
+
+// noteClient parses the client.id when it changes and counts a request
+// of n bytes (plus its size prefix) in.
+func (c *conn) noteClient(id *string, n int) {
+	if c.zc.Load() == nil || (id == nil) != (c.clientID == nil) || (id != nil && *id != *c.clientID) {
+		c.clientID = id
+		if id != nil {
+			c.opts = c.s.parseClientOpts(*id)
+		} else {
+			c.opts = clientOpts{}
+		}
+		c.setZone(c.opts.zone)
+	}
+	c.zc.Load().in.Add(int64(n) + 4)
+}
+
+// setZone moves the connection's traffic accounting to zone.
+func (c *conn) setZone(zone string) {
+	zc := c.s.traffic.zone(zone)
+	if old := c.zc.Swap(zc); old != zc {
+		zc.conns.Add(1)
 	}
 }
 

@@ -27,6 +27,13 @@ type Config struct {
 	// Rack is the broker's zone, reported as its rack.
 	Rack      string
 	ClusterID string
+	// Cluster, if set, returns the live brokers (this one included or
+	// not); nil: this broker alone. See cluster.go.
+	Cluster func() []Peer
+	// Balance picks partition leaders and coordinators among the brokers
+	// a client is shown: hash-partition (default), hash-client-host or
+	// hash-client-id.
+	Balance string
 
 	Meta    meta.Store
 	Produce *produce.Pipeline
@@ -63,6 +70,7 @@ type Server struct {
 	sessions *fetchSessions
 	topics   *topicCache
 	tel      *telemetry // nil: telemetry off
+	traffic  traffic
 
 	mu       sync.Mutex
 	ln       []net.Listener
@@ -138,6 +146,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		s.traffic.accepted.Add(1)
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}

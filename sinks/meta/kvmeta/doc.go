@@ -15,6 +15,7 @@
 //	"e" pid(BE64)                        producer epoch registered by BumpProducerEpoch
 //	"g" group                            consumer group (JSON; see groups.go)
 //	"o" len(group) group topic 0 part    committed offset of a group
+//	"b" name                             registered broker (JSON; see brokers.go)
 //
 // Index keys end in the entry's LastOffset, big-endian (offsets are never
 // negative, so byte order is numeric order): Entries(tp, from) is one

@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"GroupRollback", testGroupRollback},
 		{"GroupWatch", testGroupWatch},
 		{"GroupConcurrentUpdates", testGroupConcurrentUpdates},
+		{"BrokerRegistry", testBrokerRegistry},
+		{"BrokerConcurrentRegister", testBrokerConcurrentRegister},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,7 +33,9 @@
 // are serialized by its Partitions row whatever the layout: there is no
 // table-wide monotonically increasing leading key. ProducerEpochs is keyed
 // by the bit-reversed producer id, since ids are handed out in sequence.
-// ConsumerGroups and GroupOffsets lead with the group name. The cluster id
+// ConsumerGroups and GroupOffsets lead with the group name. Brokers (the
+// broker registry, schema version 2) is keyed by broker name: one row
+// per broker, read whole. The cluster id
 // and the producer-id counter share the one Cluster row (cold paths).
 //
 // # Commit
