@@ -217,7 +217,7 @@ func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Wor
 	if set["catch-up-bytes"] {
 		scale.CatchUpBytes = w.CatchUpBytes
 	}
-	sc := bench.SuiteConfig{Cases: bench.CompareSuite(scale), DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir}
+	sc := bench.SuiteConfig{Cases: bench.CompareSuite(scale), DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir, SkipGoals: name == "smoke"}
 	if progress != nil {
 		sc.Progress = progress
 	}
