@@ -2,6 +2,7 @@ package produce
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/sluicedata/sluice/pipeline"
@@ -68,7 +69,8 @@ func (s *sequencer) sequence(ctx context.Context, b *Batch) (*Batch, bool) {
 		// Read outside the lock: the store may be remote.
 		ps, found, err := s.store.ProducerState(ctx, key.producerID, key.tp)
 		if err != nil {
-			b.fail(err)
+			// Retriable for the client: the store may be back at once.
+			b.fail(fmt.Errorf("%w: producer state: %v", ErrStorage, err))
 			return nil, false
 		}
 		st = &seqState{epoch: -1}
