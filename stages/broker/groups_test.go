@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicedata/sluice/sinks/meta"
-	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/stages/broker"
 )
 
@@ -221,19 +220,7 @@ func TestGroupExactlyOnce(t *testing.T) {
 // TestGroupTwoBrokers: the same scenario with members on two brokers that
 // share one metadata store and one object store.
 func TestGroupTwoBrokers(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	ms, err := meta.Open(ctx, "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ms.Close() })
-	os, err := objstore.Open(ctx, "file://"+dir+"/objects")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Close() })
-	shared := func(c *broker.Config) { c.MetaStore, c.ObjectStore = ms, os }
+	shared := sharedStores(t)
 	b1 := groupBroker(t, shared)
 	b2 := groupBroker(t, func(c *broker.Config) { shared(c); c.NodeID = 1 })
 	createTopic(t, b1.Addr(), "eo2", 12, nil)

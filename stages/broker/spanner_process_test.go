@@ -3,9 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,32 +17,6 @@ import (
 
 	"github.com/sluicedata/sluice/sinks/meta/spannermeta/spanneremu"
 )
-
-// spProc is one `sluice serve` child of TestSpannerClusterProcesses.
-type spProc struct {
-	name, addr, admin, dir string
-	cmd                    *exec.Cmd
-}
-
-func (p *spProc) start(t *testing.T, bin, metaURL, objects string) {
-	t.Helper()
-	p.cmd = exec.Command(bin, "serve", "--kafka-addr", p.addr, "--admin-addr", p.admin, "--data-dir", p.dir,
-		"--broker-name", p.name, "--metadata", metaURL, "--auto-migrate", "--objects", objects, "--lease", "3s",
-		"--log-level", "warn", "--group-initial-rebalance-delay", "100ms")
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := p.cmd
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	waitFor(t, "broker "+p.addr+" listening", 60*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
 
 // spKey is the key of record n of producer i; spID maps it back to a
 // dense index i*perProducer+n.
@@ -259,9 +231,9 @@ func TestSpannerClusterProcesses(t *testing.T) {
 	}
 	url := spanneremu.NewDatabase(t)
 	objects := "file://" + t.TempDir()
-	procs := make([]*spProc, 3)
+	procs := make([]*brokerProc, 3)
 	for i := range procs {
-		procs[i] = &spProc{name: "spc-" + strconv.Itoa(i), addr: freePort(t), admin: freePort(t), dir: t.TempDir()}
+		procs[i] = &brokerProc{name: "spc-" + strconv.Itoa(i), addr: freePort(t), admin: freePort(t), dir: t.TempDir(), extra: []string{"--auto-migrate"}}
 	}
 	// The first broker applies the schema (--auto-migrate); the others
 	// then start together.

@@ -20,17 +20,26 @@ import (
 	"github.com/sluicedata/sluice/stages/broker"
 )
 
-// zoneProc is one `sluice serve` child of the zones test.
-type zoneProc struct {
-	zone, addr, admin, dir string
-	cmd                    *exec.Cmd
+// brokerProc is one `sluice serve` child process of the multi-process
+// tests: a broker on a shared metadata URL and object store.
+type brokerProc struct {
+	name, zone, addr, admin, dir string
+	extra                        []string // more flags
+	cmd                          *exec.Cmd
 }
 
-func (p *zoneProc) start(t *testing.T, bin, metaURL, objects string) {
+func (p *brokerProc) start(t *testing.T, bin, metaURL, objects string) {
 	t.Helper()
-	p.cmd = exec.Command(bin, "serve", "--kafka-addr", p.addr, "--admin-addr", p.admin, "--data-dir", p.dir,
-		"--zone", p.zone, "--metadata", metaURL, "--objects", objects, "--lease", "3s",
-		"--log-level", "warn", "--group-initial-rebalance-delay", "100ms")
+	args := []string{"serve", "--kafka-addr", p.addr, "--admin-addr", p.admin, "--data-dir", p.dir,
+		"--metadata", metaURL, "--objects", objects, "--lease", "3s",
+		"--log-level", "warn", "--group-initial-rebalance-delay", "100ms"}
+	if p.name != "" {
+		args = append(args, "--broker-name", p.name)
+	}
+	if p.zone != "" {
+		args = append(args, "--zone", p.zone)
+	}
+	p.cmd = exec.Command(bin, append(args, p.extra...)...)
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -46,7 +55,7 @@ func (p *zoneProc) start(t *testing.T, bin, metaURL, objects string) {
 	})
 }
 
-func (p *zoneProc) conns(t *testing.T) broker.ConnStats {
+func (p *brokerProc) conns(t *testing.T) broker.ConnStats {
 	t.Helper()
 	resp, err := http.Get("http://" + p.admin + "/debug/conns")
 	if err != nil {
@@ -91,10 +100,10 @@ func TestZonesMultiProcess(t *testing.T) {
 	}
 	objects := "file://" + t.TempDir()
 	zones := []string{"a", "a", "b", "b"}
-	procs := make([]*zoneProc, len(zones))
+	procs := make([]*brokerProc, len(zones))
 	var wg sync.WaitGroup
 	for i, z := range zones {
-		procs[i] = &zoneProc{zone: z, addr: freePort(t), admin: freePort(t), dir: t.TempDir()}
+		procs[i] = &brokerProc{zone: z, addr: freePort(t), admin: freePort(t), dir: t.TempDir()}
 	}
 	for _, p := range procs {
 		wg.Add(1)

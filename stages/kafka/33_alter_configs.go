@@ -46,6 +46,35 @@ type configError struct {
 	msg  string
 }
 
+// answer is the error code and message a response carries (0, nil for
+// none).
+func (e *configError) answer() (int16, *string) {
+	if e == nil {
+		return 0, nil
+	}
+	msg := e.msg
+	return e.code, &msg
+}
+
+// eachConfigResource applies a config change to each resource of an
+// AlterConfigs-like request and answers it; a resource listed more than
+// once is refused with INVALID_REQUEST, as Kafka does.
+func eachConfigResource[R any](resources []R, key func(R) configResource, apply func(R) *configError, answer func(R, *configError)) {
+	counts := make(map[configResource]int, len(resources))
+	for _, rr := range resources {
+		counts[key(rr)]++
+	}
+	for _, rr := range resources {
+		var cerr *configError
+		if k := key(rr); counts[k] > 1 {
+			cerr = newConfigError(kerr.InvalidRequest.Code, "resource %s is listed more than once", k.name)
+		} else {
+			cerr = apply(rr)
+		}
+		answer(rr, cerr)
+	}
+}
+
 func newConfigError(code int16, format string, args ...any) *configError {
 	return &configError{code: code, msg: fmt.Sprintf(format, args...)}
 }
@@ -85,26 +114,19 @@ func handleAlterConfigs(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 
-	counts := make(map[configResource]int, len(req.Resources))
-	for _, rr := range req.Resources {
-		counts[configResource{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range req.Resources {
-		res := kmsg.NewAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var cerr *configError
-		if counts[configResource{rr.ResourceType, rr.ResourceName}] > 1 {
-			cerr = newConfigError(kerr.InvalidRequest.Code, "resource %s is listed more than once", rr.ResourceName)
-		} else {
-			cerr = s.alterConfigsResource(r, req.ValidateOnly, rr)
-		}
-		if cerr != nil {
-			res.ErrorCode = cerr.code
-			msg := cerr.msg
-			res.ErrorMessage = &msg
-		}
-		resp.Resources = append(resp.Resources, res)
-	}
+	eachConfigResource(req.Resources,
+		func(rr kmsg.AlterConfigsRequestResource) configResource {
+			return configResource{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.AlterConfigsRequestResource) *configError {
+			return s.alterConfigsResource(r, req.ValidateOnly, rr)
+		},
+		func(rr kmsg.AlterConfigsRequestResource, cerr *configError) {
+			res := kmsg.NewAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode, res.ErrorMessage = cerr.answer()
+			resp.Resources = append(resp.Resources, res)
+		})
 	r.Respond(resp)
 	return nil
 }

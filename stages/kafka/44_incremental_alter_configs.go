@@ -36,26 +36,19 @@ func handleIncrementalAlterConfigs(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 
-	counts := make(map[configResource]int, len(req.Resources))
-	for _, rr := range req.Resources {
-		counts[configResource{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range req.Resources {
-		res := kmsg.NewIncrementalAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var cerr *configError
-		if counts[configResource{rr.ResourceType, rr.ResourceName}] > 1 {
-			cerr = newConfigError(kerr.InvalidRequest.Code, "resource %s is listed more than once", rr.ResourceName)
-		} else {
-			cerr = s.incrementalAlterResource(r, req.ValidateOnly, rr)
-		}
-		if cerr != nil {
-			res.ErrorCode = cerr.code
-			msg := cerr.msg
-			res.ErrorMessage = &msg
-		}
-		resp.Resources = append(resp.Resources, res)
-	}
+	eachConfigResource(req.Resources,
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) configResource {
+			return configResource{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) *configError {
+			return s.incrementalAlterResource(r, req.ValidateOnly, rr)
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource, cerr *configError) {
+			res := kmsg.NewIncrementalAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode, res.ErrorMessage = cerr.answer()
+			resp.Resources = append(resp.Resources, res)
+		})
 	r.Respond(resp)
 	return nil
 }
