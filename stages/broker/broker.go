@@ -325,6 +325,7 @@ func (b *Broker) adminMux() *http.ServeMux {
 	}
 	mux.HandleFunc("/internal/committed", b.handleCommitted)
 	mux.HandleFunc("/debug/conns", b.handleConns)
+	mux.HandleFunc(StatsPath, b.handleStats)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
