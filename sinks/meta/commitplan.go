@@ -3,6 +3,7 @@ package meta
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // The commit rules (offsets, sequence checks, index runs) are the same for
@@ -55,7 +56,7 @@ func (b *BatchCommit) Idempotent() bool { return b.ProducerID >= 0 && b.BaseSequ
 // PlanCommit applies the commit rules of Store.Commit to objs over the
 // state r reads. Later batches of the call see the effects of earlier ones.
 func PlanCommit(r CommitReader, objs []ObjectCommit) (*CommitPlan, error) {
-	p := &planner{r: r, parts: map[TP]*plannedPartition{}, producers: map[ProducerKey]*plannedProducer{}, epochs: map[int64]plannedEpoch{}}
+	p := &planner{now: time.Now(), r: r, parts: map[TP]*plannedPartition{}, producers: map[ProducerKey]*plannedProducer{}, epochs: map[int64]plannedEpoch{}}
 	plan := &CommitPlan{Results: make([][]BatchResult, len(objs))}
 	for i := range objs {
 		res, err := p.object(&objs[i], plan)
@@ -67,7 +68,7 @@ func PlanCommit(r CommitReader, objs []ObjectCommit) (*CommitPlan, error) {
 	// LogStart after the commit: Commit never moves it.
 	for i := range objs {
 		for j, b := range objs[i].Batches {
-			if pp := p.parts[b.TP]; pp.known {
+			if pp := p.parts[b.TP]; pp != nil && pp.known {
 				plan.Results[i][j].LogStart = pp.st.LogStart
 			}
 		}
@@ -103,6 +104,7 @@ type plannedEpoch struct {
 }
 
 type planner struct {
+	now       time.Time
 	r         CommitReader
 	parts     map[TP]*plannedPartition
 	producers map[ProducerKey]*plannedProducer
@@ -212,6 +214,12 @@ func (p *planner) checkSequence(b *BatchCommit) (seqVerdict, error) {
 // object plans one object's batches and its index entries.
 func (p *planner) object(obj *ObjectCommit, plan *CommitPlan) ([]BatchResult, error) {
 	res := make([]BatchResult, len(obj.Batches))
+	if !obj.Deadline.IsZero() && !p.now.Before(obj.Deadline) {
+		for j := range res {
+			res[j] = BatchResult{BaseOffset: -1, LogStart: -1, Err: ErrObjectExpired}
+		}
+		return res, nil
+	}
 	// open holds, per partition, the run of consecutive accepted batches
 	// being built; a rejected or duplicate batch of that partition closes
 	// it, because the run's offsets must map one-to-one onto RelOffsets.

@@ -79,6 +79,10 @@ type ObjectCommit struct {
 	// columnar batch index.
 	Size, IndexPos, IndexLen int64
 	Batches                  []BatchCommit
+	// Deadline, if set, is when the commit must have happened: past it
+	// every batch fails with ErrObjectExpired, because the vacuum deletes
+	// uncommitted objects once they are older than its grace period.
+	Deadline time.Time
 }
 
 // BatchResult is the outcome of one BatchCommit.
@@ -92,7 +96,7 @@ type BatchResult struct {
 	// LogStart is the partition's log start offset after the commit.
 	LogStart int64
 	// Err is nil, or one of ErrUnknownTopicOrPartition,
-	// ErrOutOfOrderSequence, ErrInvalidProducerEpoch.
+	// ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrObjectExpired.
 	Err error
 }
 
@@ -116,6 +120,9 @@ type IndexEntry struct {
 	// ByteStart and ByteEnd bound the run's batch bytes in the object
 	// ([ByteStart, ByteEnd)).
 	ByteStart, ByteEnd int64
+	// Kind is EntryIntake for runs in intake objects, EntryArchive for
+	// the partition's archive (lifecycle.go).
+	Kind EntryKind
 }
 
 // ProducerBatch is one of the last batches committed for a producer on a
@@ -173,7 +180,9 @@ type Store interface {
 	// DeleteRecords advances the log start offset to offset (-1: the high
 	// watermark) and returns the new log start. An offset above the high
 	// watermark is ErrOffsetOutOfRange; a lower one than the current log
-	// start leaves it unchanged.
+	// start leaves it unchanged. Index entries wholly below the new log
+	// start are deleted with it; their objects become garbage for the
+	// vacuum.
 	DeleteRecords(ctx context.Context, tp TP, offset int64) (int64, error)
 
 	// Commit assigns offsets to every batch of objs in one transaction:
@@ -203,6 +212,9 @@ type Store interface {
 	Groups() Groups
 	// Brokers is the broker registry (brokers.go).
 	Brokers() Brokers
+	// Lifecycle holds archive, retention and vacuum operations
+	// (lifecycle.go).
+	Lifecycle() Lifecycle
 
 	Close() error
 }

@@ -26,8 +26,9 @@ type Flush struct {
 	// Committed lists the partitions that got new offsets.
 	Committed []meta.TP
 
-	queued time.Time   // when the flush entered its current stage's queue
-	trace  *flushTrace // nil unless the flush is traced
+	queued   time.Time   // when the flush entered its current stage's queue
+	trace    *flushTrace // nil unless the flush is traced
+	deadline time.Time   // commit deadline (zero: none)
 }
 
 // QueuedAt implements pipeline.Stamped.
@@ -99,6 +100,7 @@ func (f *Flush) objectCommit() meta.ObjectCommit {
 		IndexPos: f.Intake.IndexPos,
 		IndexLen: f.Intake.IndexLen,
 		Batches:  make([]meta.BatchCommit, len(f.Batches)),
+		Deadline: f.deadline,
 	}
 	for i, b := range f.Batches {
 		row := f.Intake.Rows[f.Intake.RowOf[b.addID]]

@@ -41,6 +41,11 @@ type Config struct {
 	UploadTimeout time.Duration
 	// CommitTimeout bounds one metadata commit.
 	CommitTimeout time.Duration
+	// CommitDeadline, if set, is how long after a flush's object is named
+	// its commit may land; the store refuses later commits
+	// (meta.ObjectCommit.Deadline) because the lifecycle's vacuum deletes
+	// uncommitted objects once they are old enough.
+	CommitDeadline time.Duration
 	// QueueDepth is each stage's channel capacity.
 	QueueDepth int
 
@@ -187,7 +192,11 @@ func (p *Pipeline) Close() {
 
 func (p *Pipeline) newFlush(_ context.Context, batches []*Batch) (*Flush, bool) {
 	p.seq++
-	f := &Flush{Seq: p.seq, Key: newObjectKey(time.Now()), Batches: batches}
+	now := time.Now()
+	f := &Flush{Seq: p.seq, Key: newObjectKey(now), Batches: batches}
+	if p.cfg.CommitDeadline > 0 {
+		f.deadline = now.Add(p.cfg.CommitDeadline)
+	}
 	if ft := batches[0].flushTrace; ft != nil {
 		f.trace, batches[0].flushTrace = ft, nil
 	}

@@ -18,6 +18,7 @@ const (
 	pfxIndex      = 'x'
 	pfxProducer   = 'q'
 	pfxProducerEp = 'e'
+	pfxLease      = 'l'
 )
 
 // codecVersion leads every binary value so the format can change later
@@ -153,7 +154,13 @@ func encodeIndex(e *meta.IndexEntry) []byte {
 	b = binary.AppendVarint(b, e.IndexLen)
 	b = binary.AppendVarint(b, e.RelBase)
 	b = binary.AppendVarint(b, e.ByteStart)
-	return binary.AppendVarint(b, e.ByteEnd-e.ByteStart)
+	b = binary.AppendVarint(b, e.ByteEnd-e.ByteStart)
+	// The kind came later: absent means an intake entry, so values
+	// written before it decode unchanged.
+	if e.Kind != meta.EntryIntake {
+		b = binary.AppendVarint(b, int64(e.Kind))
+	}
+	return b
 }
 
 func decodeIndex(k, v []byte) (meta.IndexEntry, error) {
@@ -174,6 +181,9 @@ func decodeIndex(k, v []byte) (meta.IndexEntry, error) {
 	e.RelBase = d.varint()
 	e.ByteStart = d.varint()
 	e.ByteEnd = e.ByteStart + d.varint()
+	if d.err == nil && len(d.b) > 0 {
+		e.Kind = meta.EntryKind(d.varint())
+	}
 	return e, d.done("index entry")
 }
 

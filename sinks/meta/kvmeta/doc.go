@@ -16,6 +16,7 @@
 //	"g" group                            consumer group (JSON; see groups.go)
 //	"o" len(group) group topic 0 part    committed offset of a group
 //	"b" name                             registered broker (JSON; see brokers.go)
+//	"l" name                             lifecycle lease (JSON; see lifecycle.go)
 //
 // Index keys end in the entry's LastOffset, big-endian (offsets are never
 // negative, so byte order is numeric order): Entries(tp, from) is one

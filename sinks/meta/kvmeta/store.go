@@ -356,7 +356,29 @@ func (s *store) DeleteRecords(ctx context.Context, tp meta.TP, offset int64) (in
 		}
 		ps.LogStart = offset
 		logStart = offset
-		return tx.Put(keyPartition(tp), encodePartition(ps))
+		if err := tx.Put(keyPartition(tp), encodePartition(ps)); err != nil {
+			return err
+		}
+		// Entries wholly below the log start are unreadable now; their
+		// keys sort below keyIndex(tp, offset).
+		var keys [][]byte
+		end := keyIndex(tp, offset)
+		err = tx.Seek(tpKey(pfxIndex, tp, 0), nil, func(k, _ []byte) bool {
+			if string(k) >= string(end) {
+				return false
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err

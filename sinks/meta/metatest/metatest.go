@@ -44,6 +44,11 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"GroupConcurrentUpdates", testGroupConcurrentUpdates},
 		{"BrokerRegistry", testBrokerRegistry},
 		{"BrokerConcurrentRegister", testBrokerConcurrentRegister},
+		{"ReplaceEntries", testReplaceEntries},
+		{"ReplaceEntriesRace", testReplaceEntriesRace},
+		{"DeleteRecordsDropsEntries", testDeleteRecordsDropsEntries},
+		{"CommitDeadline", testCommitDeadline},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

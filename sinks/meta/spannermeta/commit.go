@@ -21,7 +21,7 @@ var ErrCommitTooLarge = errors.New("spannermeta: commit too large for one Spanne
 // Mutations each written row costs: Spanner counts one per column written
 // (key columns included).
 const (
-	entryMutations         = 12 // IndexEntries insert
+	entryMutations         = 13 // IndexEntries insert: all 13 columns, Kind included
 	partitionStateMutation = 5  // Partitions update: key, HighWatermark, MaxTimestamp(+Offset)
 	producerMutations      = 5  // ProducerStates insert-or-update
 )

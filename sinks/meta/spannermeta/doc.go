@@ -35,8 +35,13 @@
 // by the bit-reversed producer id, since ids are handed out in sequence.
 // ConsumerGroups and GroupOffsets lead with the group name. Brokers (the
 // broker registry, schema version 2) is keyed by broker name: one row
-// per broker, read whole. The cluster id
-// and the producer-id counter share the one Cluster row (cold paths).
+// per broker, read whole. Leases (schema version 3) is keyed by lease
+// name: a handful of rows, each read by key. The cluster id and the
+// producer-id counter share the one Cluster row (cold paths).
+//
+// IndexEntries.Kind (schema version 3, NOT NULL DEFAULT 0) is the
+// entry's meta.EntryKind: 0 an intake object, 1 the partition's archive.
+// Rows written before version 3 read as 0, which they are.
 //
 // # Commit
 //
@@ -51,10 +56,34 @@
 // bounded by the caller's deadline. A commit whose writes would exceed
 // max_mutations fails whole with ErrCommitTooLarge: it is never split,
 // because a split would make part of it visible (or, on failure, durable)
-// alone. Per commit the count is 12 per index entry (one per partition run
+// alone. Per commit the count is 13 per index entry (one per partition run
 // of each object), 5 per partition and 5 per idempotent producer and
 // partition; 80000 allows e.g. 3000 partitions with a producer each in
 // one flush, far above what an 8 MiB flush holds in practice.
+//
+// # Lifecycle
+//
+// DeleteRecords moves the log start in the partition row and, in the
+// same read-write transaction, deletes the partition's IndexEntries with
+// LastOffset below it (one key-range delete); the entry straddling the
+// new log start stays.
+//
+// ReplaceEntries (archive, retention) is one read-write transaction: it
+// reads the partition row, then the stored entries at the old entries'
+// keys (one Read), and returns meta.ErrConflict unless each is there and
+// meta.SameEntry; then meta.CheckReplace, then deletes of the old keys
+// followed by writes of the new entries (Spanner applies a transaction's
+// mutations in order, so a new entry may reuse an old key). The partition
+// row read makes it conflict with Commit and DeleteRecords on the
+// partition, so it sees either all of a concurrent change or none. Like
+// Commit it fails whole beyond max_mutations (1 per old entry, 13 per
+// new one), never split.
+//
+// AcquireLease and ReleaseLease are read-write transactions on one Leases
+// row, applying meta.GrantLease. Lease times are the broker's clock
+// (time.Now()), as for Brokers.Expires: the commit timestamp cannot be
+// read in the transaction that writes it. Brokers' clock skew therefore
+// shifts when others see a lease lapse; lease times must be well above it.
 //
 // # Reads
 //

@@ -190,7 +190,7 @@ func TestCommitTooLarge(t *testing.T) {
 		bs = append(bs, meta.BatchCommit{TP: meta.TP{Topic: top.ID, Partition: p}, Records: 1, ProducerID: -1, BaseSequence: -1, Len: 10})
 	}
 	_, err = s.Commit(bg, []meta.ObjectCommit{{Key: "o", Batches: bs}})
-	if !errors.Is(err, ErrCommitTooLarge) || !strings.Contains(err.Error(), "340 mutations") {
+	if !errors.Is(err, ErrCommitTooLarge) || !strings.Contains(err.Error(), "360 mutations") {
 		t.Fatalf("Commit of 20 partitions with max_mutations=200: %v", err)
 	}
 	for p := range int32(20) {

@@ -176,7 +176,7 @@ func (s *Store) single(ctx context.Context, fn func(context.Context, *spanner.Re
 func unwrap(err error) error {
 	for _, e := range []error{
 		meta.ErrTopicExists, meta.ErrUnknownTopicOrPartition, meta.ErrInvalidPartitions,
-		meta.ErrInvalidProducerEpoch, meta.ErrOffsetOutOfRange, meta.ErrClosed,
+		meta.ErrInvalidProducerEpoch, meta.ErrOffsetOutOfRange, meta.ErrClosed, meta.ErrConflict,
 	} {
 		if errors.Is(err, e) {
 			return e
@@ -530,8 +530,19 @@ func (s *Store) DeleteRecords(ctx context.Context, tp meta.TP, offset int64) (in
 			return nil
 		}
 		logStart = off
-		return tx.BufferWrite([]*spanner.Mutation{spanner.Update("Partitions",
-			[]string{"TopicId", "PartitionId", "LogStart"}, []any{tp.Topic[:], int64(tp.Partition), off})})
+		// Entries wholly below the new log start (LastOffset < off) are
+		// unreadable now: one range delete of the partition's keys below
+		// (TopicId, PartitionId, off), in the same transaction. The entry
+		// straddling the log start, if any, stays.
+		return tx.BufferWrite([]*spanner.Mutation{
+			spanner.Update("Partitions",
+				[]string{"TopicId", "PartitionId", "LogStart"}, []any{tp.Topic[:], int64(tp.Partition), off}),
+			spanner.Delete("IndexEntries", spanner.KeyRange{
+				Start: spanner.Key{tp.Topic[:], int64(tp.Partition), int64(0)},
+				End:   spanner.Key{tp.Topic[:], int64(tp.Partition), off},
+				Kind:  spanner.ClosedOpen,
+			}),
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -540,27 +551,35 @@ func (s *Store) DeleteRecords(ctx context.Context, tp meta.TP, offset int64) (in
 }
 
 const entrySelect = `SELECT TopicId, PartitionId, LastOffset, BaseOffset, MaxTimestamp, ObjectKey, ObjectSize,
-	IndexPos, IndexLen, RelBase, ByteStart, ByteEnd FROM IndexEntries`
+	IndexPos, IndexLen, RelBase, ByteStart, ByteEnd, Kind FROM IndexEntries`
 
+// entryCols are the IndexEntries columns, in entrySelect's order. Kind
+// (schema version 3) is NOT NULL DEFAULT 0: rows written before it read
+// as intake entries, which they are.
 var entryCols = []string{"TopicId", "PartitionId", "LastOffset", "BaseOffset", "MaxTimestamp", "ObjectKey", "ObjectSize",
-	"IndexPos", "IndexLen", "RelBase", "ByteStart", "ByteEnd"}
+	"IndexPos", "IndexLen", "RelBase", "ByteStart", "ByteEnd", "Kind"}
 
 func decodeEntry(row *spanner.Row) (meta.IndexEntry, error) {
 	var (
-		e  meta.IndexEntry
-		id []byte
-		p  int64
+		e    meta.IndexEntry
+		id   []byte
+		p    int64
+		kind int64
 	)
 	err := row.Columns(&id, &p, &e.LastOffset, &e.BaseOffset, &e.MaxTimestamp, &e.ObjectKey, &e.ObjectSize,
-		&e.IndexPos, &e.IndexLen, &e.RelBase, &e.ByteStart, &e.ByteEnd)
+		&e.IndexPos, &e.IndexLen, &e.RelBase, &e.ByteStart, &e.ByteEnd, &kind)
 	copy(e.TP.Topic[:], id)
 	e.TP.Partition = int32(p)
+	if err == nil && (kind < 0 || kind > math.MaxUint8) {
+		err = fmt.Errorf("spannermeta: index entry of topic %s partition %d at %d has kind %d", uuid.UUID(e.TP.Topic), p, e.LastOffset, kind)
+	}
+	e.Kind = meta.EntryKind(kind)
 	return e, err
 }
 
 func entryValues(e *meta.IndexEntry) []any {
 	return []any{e.TP.Topic[:], int64(e.TP.Partition), e.LastOffset, e.BaseOffset, e.MaxTimestamp, e.ObjectKey, e.ObjectSize,
-		e.IndexPos, e.IndexLen, e.RelBase, e.ByteStart, e.ByteEnd}
+		e.IndexPos, e.IndexLen, e.RelBase, e.ByteStart, e.ByteEnd, int64(e.Kind)}
 }
 
 // Entries reads the partition row and its entries in one strong
