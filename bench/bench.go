@@ -110,6 +110,9 @@ type RunOptions struct {
 	// measured over the window. Scope describes it for the report.
 	PID   int
 	Scope string
+	// RunPeak: the process was started for this run alone, so its peak
+	// RSS since it started is the run's (Resources.RunPeakRSSBytes).
+	RunPeak bool
 	// Counters, if set, reads the broker's store counters at the window's
 	// start and end (Result.Cost).
 	Counters *CounterSource
@@ -199,8 +202,10 @@ type run struct {
 	t0, t1   time.Time // measured window
 	started  time.Time
 	counters Counters
-	winMu    sync.Mutex
-	winEnded bool
+	// countersOK: counters were read at the window's start.
+	countersOK bool
+	winMu      sync.Mutex
+	winEnded   bool
 }
 
 // producer is one kgo client's share of a run.
@@ -299,6 +304,7 @@ func (r *run) setup() error {
 	}
 	if r.o.PID != 0 {
 		r.proc = newProcWatch(r.o.PID, r.o.Scope)
+		r.proc.runPeak = r.o.RunPeak
 	}
 	return r.prime()
 }
@@ -337,10 +343,18 @@ func (r *run) close() {
 	}
 }
 
+func (r *run) note(n string) { r.res.Notes = append(r.res.Notes, n) }
+
 // beginWindow and endWindow bracket the measured window's observers.
 func (r *run) beginWindow() {
+	r.countersOK = false
 	if r.o.Counters != nil {
-		r.counters = r.o.Counters.Read()
+		c, err := r.o.Counters.Read()
+		if err != nil {
+			r.note(fmt.Sprintf("cost: reading %s: %v", r.o.Counters.Name, err))
+		} else {
+			r.counters, r.countersOK = c, true
+		}
 	}
 	if r.proc != nil {
 		if err := r.proc.begin(); err != nil {
@@ -363,9 +377,12 @@ func (r *run) endWindow(produced int64, secs float64) {
 	if r.o.Window != nil {
 		r.o.Window(false)
 	}
-	if r.o.Counters != nil {
-		d := r.o.Counters.Read().sub(r.counters)
-		r.res.Cost = newCost(r.o.Counters.Name, d, secs, produced)
+	if r.countersOK {
+		if c, err := r.o.Counters.Read(); err != nil {
+			r.note(fmt.Sprintf("cost: reading %s: %v", r.o.Counters.Name, err))
+		} else {
+			r.res.Cost = newCost(r.o.Counters.Name, c.sub(r.counters), secs, produced)
+		}
 	}
 	if r.proc != nil {
 		res, err := r.proc.end()

@@ -102,25 +102,30 @@ func (c *SpanCollector) ExportSpans(_ context.Context, spans []sdktrace.ReadOnly
 		return nil
 	}
 	for _, s := range spans {
-		c.spans++
-		a := c.stages[s.Name()]
-		if a == nil {
-			a = &stageAgg{}
-			c.stages[s.Name()] = a
-		}
-		a.n++
-		queue, qsrc, work, wsrc := spanTimes(s.Attributes())
-		if wsrc == "" {
-			work, wsrc = s.EndTime().Sub(s.StartTime()), "span duration"
-		}
-		a.work.Record(work)
-		a.workSrc = wsrc
-		if qsrc != "" {
-			a.queue.Record(queue)
-			a.queueSrc = qsrc
-		}
+		c.add(s.Name(), s.StartTime(), s.EndTime(), s.Attributes())
 	}
 	return nil
+}
+
+// add records one span; c.mu is held and c.on is true.
+func (c *SpanCollector) add(name string, start, end time.Time, attrs []attribute.KeyValue) {
+	c.spans++
+	a := c.stages[name]
+	if a == nil {
+		a = &stageAgg{}
+		c.stages[name] = a
+	}
+	a.n++
+	queue, qsrc, work, wsrc := spanTimes(attrs)
+	if wsrc == "" {
+		work, wsrc = end.Sub(start), "span duration"
+	}
+	a.work.Record(work)
+	a.workSrc = wsrc
+	if qsrc != "" {
+		a.queue.Record(queue)
+		a.queueSrc = qsrc
+	}
 }
 
 // Shutdown implements sdktrace.SpanExporter.

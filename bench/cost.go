@@ -33,7 +33,7 @@ func (c Counters) sub(o Counters) Counters {
 // CounterSource reads a broker's counters; Name says where they come from.
 type CounterSource struct {
 	Name string
-	Read func() Counters
+	Read func() (Counters, error)
 }
 
 // Cost is what a run cost in object store and metadata store operations:
@@ -83,13 +83,15 @@ func newCost(source string, d Counters, secs float64, producedBytes int64) *Cost
 
 // brokerCounters reads an in-process Sluice's broker.Stats.
 func brokerCounters(b *broker.Broker) *CounterSource {
-	return &CounterSource{Name: "broker.Stats", Read: func() Counters {
-		s := b.Stats()
-		return Counters{
-			ObjectPuts: s.ObjectPuts, ObjectPutBytes: s.ObjectPutBytes, ObjectGets: s.ObjectGets,
-			ObjectGetBytes: s.ObjectGetBytes, ObjectDeletes: s.ObjectDeletes,
-			MetaCommits: s.MetaCommits, MetaWrites: s.MetaWrites, MetaReads: s.MetaReads,
-			ProducedBatches: s.ProducedBatches, ProducedBytes: s.ProducedBytes, FetchedBytes: s.FetchedBytes,
-		}
-	}}
+	return &CounterSource{Name: "broker.Stats", Read: func() (Counters, error) { return countersOf(b.Stats()), nil }}
+}
+
+// countersOf picks the cost inputs out of a broker's Stats.
+func countersOf(s broker.Stats) Counters {
+	return Counters{
+		ObjectPuts: s.ObjectPuts, ObjectPutBytes: s.ObjectPutBytes, ObjectGets: s.ObjectGets,
+		ObjectGetBytes: s.ObjectGetBytes, ObjectDeletes: s.ObjectDeletes,
+		MetaCommits: s.MetaCommits, MetaWrites: s.MetaWrites, MetaReads: s.MetaReads,
+		ProducedBatches: s.ProducedBatches, ProducedBytes: s.ProducedBytes, FetchedBytes: s.FetchedBytes,
+	}
 }

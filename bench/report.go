@@ -184,10 +184,13 @@ func WriteTable(out io.Writer, results []Result) error {
 			fmt.Fprintf(out, "%s: note: %s\n", r.Target, n)
 		}
 	}
+	var scopes []string
 	for _, r := range results {
 		if r.Resources != nil {
-			fmt.Fprintf(out, "CPU and RSS: %s; peak RSS from %s\n", r.Resources.Scope, r.Resources.PeakRSSSource)
-			break
+			if s := fmt.Sprintf("%s; peak RSS from %s", r.Resources.Scope, r.Resources.PeakRSSSource); !contains(scopes, s) {
+				scopes = append(scopes, s)
+				fmt.Fprintf(out, "%s: CPU and RSS: %s\n", r.Target, s)
+			}
 		}
 	}
 	if s, k, ok := pair(results, "sluice", "kfake"); ok {
@@ -214,13 +217,18 @@ func writeCostTable(out io.Writer, results []Result) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tCPU s\tcores\tpeak RSS\tPUT/s\tPUT/GiB\tPUT MB/GiB\tGET/s\tGET/GiB\tGET MB/GiB\tmeta txn/s\tmeta txn/GiB\tmeta read/s\tcounters\t")
+	fmt.Fprintln(tw, "target\tCPU s\tcores\tpeak RSS\trun peak\tPUT/s\tPUT/GiB\tPUT MB/GiB\tGET/s\tGET/GiB\tGET MB/GiB\tmeta txn/s\tmeta txn/GiB\tmeta read/s\tcounters\t")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t", r.Target)
 		if x := r.Resources; x != nil {
 			fmt.Fprintf(tw, "%.1f\t%.2f\t%d MiB\t", x.CPUSeconds, x.Cores, x.PeakRSSBytes>>20)
+			if x.RunPeakRSSBytes > 0 {
+				fmt.Fprintf(tw, "%d MiB\t", x.RunPeakRSSBytes>>20)
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
 		} else {
-			fmt.Fprint(tw, "-\t-\t-\t")
+			fmt.Fprint(tw, "-\t-\t-\t-\t")
 		}
 		if c := r.Cost; c != nil {
 			fmt.Fprintf(tw, "%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.1f\t%s\t\n",

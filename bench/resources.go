@@ -25,6 +25,21 @@ type Resources struct {
 	// PeakRSSSource says how PeakRSSBytes was measured: VmHWM after a reset
 	// at the window start, or the largest VmRSS sampled once a second.
 	PeakRSSSource string `json:"peak_rss_source"`
+	// RunPeakRSSBytes is the peak resident set since the process started
+	// (VmHWM before the window's reset, and the window's peak): for a
+	// broker process started for this run alone, the run's peak with
+	// start-up, topic creation, warm-up and a catch-up's produce phase
+	// included. 0 when not known.
+	RunPeakRSSBytes int64 `json:"run_peak_rss_bytes,omitempty"`
+}
+
+// PeakRSS is the largest peak known: over the run when measured, else
+// over the window.
+func (r *Resources) PeakRSS() int64 {
+	if r == nil {
+		return 0
+	}
+	return max(r.PeakRSSBytes, r.RunPeakRSSBytes)
 }
 
 // clkTck is USER_HZ, the unit of /proc/PID/stat's CPU times; it is 100 on
@@ -39,6 +54,10 @@ type procWatch struct {
 	t0      time.Time
 	hwmOK   bool
 	peakRSS int64
+	// runPeak: note the peak since the process started (it was started
+	// for this run); before is VmHWM before the window's reset.
+	runPeak bool
+	before  int64
 }
 
 func newProcWatch(pid int, scope string) *procWatch { return &procWatch{pid: pid, scope: scope} }
@@ -52,6 +71,9 @@ func (p *procWatch) begin() error {
 		return err
 	}
 	p.cpu0, p.t0 = cpu, time.Now()
+	if st, err := procStatus(p.pid); err == nil {
+		p.before = max(p.before, st["VmHWM"], st["VmRSS"])
+	}
 	p.hwmOK = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid), []byte("5"), 0) == nil
 	p.peakRSS = 0
 	p.sample()
@@ -83,6 +105,9 @@ func (p *procWatch) end() (*Resources, error) {
 			r.PeakRSSBytes = max(st["VmHWM"], p.peakRSS)
 			r.PeakRSSSource = "VmHWM, reset at the window start"
 		}
+	}
+	if p.runPeak {
+		r.RunPeakRSSBytes = max(p.before, r.PeakRSSBytes)
 	}
 	return r, nil
 }

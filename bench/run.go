@@ -32,7 +32,7 @@ func RunTarget(ctx context.Context, t *Target, w Workload, rc RunConfig) (Result
 		// RSS is its own.
 		debug.FreeOSMemory()
 	}
-	o := RunOptions{Label: fmt.Sprintf("%-8s %s", t.Name, w.Name), Progress: rc.Progress, PID: t.PID, Scope: scopeOf(t), Counters: t.Counters}
+	o := RunOptions{Label: fmt.Sprintf("%-8s %s", t.Name, w.Name), Progress: rc.Progress, PID: t.PID, Scope: scopeOf(t), RunPeak: t.Fresh, Counters: t.Counters}
 	var profPath string
 	var profFile *os.File
 	var notes []string
@@ -85,13 +85,15 @@ func RunTarget(ctx context.Context, t *Target, w Workload, rc RunConfig) (Result
 		case t.Spans != nil:
 			res.Breakdown = t.Spans.Breakdown()
 		case !t.InProcess:
-			res.Breakdown = &Breakdown{Reason: "the broker is not in process: its spans cannot be collected"}
+			res.Breakdown = &Breakdown{Reason: "the broker is not in process and exports no spans to the benchmark (" + ProcessTarget + " does, over OTLP)"}
 		default:
 			res.Breakdown = &Breakdown{Reason: "the target was started without tracing (only sluice has stage spans)"}
 		}
 		if profPath != "" {
 			res.Breakdown.CPUProfile = profPath
 			res.Breakdown.CPUTop = pprofTop(profPath)
+		} else if !t.InProcess {
+			res.Notes = append(res.Notes, "no CPU profile: the broker runs in another process (run sluice in process for one)")
 		}
 	}
 	return res, err

@@ -45,6 +45,10 @@ func IsInProcess(name string) bool {
 	return ok
 }
 
+// IsStarted reports whether name is a target the harness starts itself
+// (in process, or ProcessTarget), rather than a bootstrap address.
+func IsStarted(name string) bool { return name == ProcessTarget || IsInProcess(name) }
+
 // StartTarget starts the named in-process target (see TargetNames).
 func StartTarget(name, dir string) (bootstrap string, stop func(), err error) {
 	start, ok := targets[name]
@@ -65,6 +69,9 @@ type Target struct {
 	InProcess bool
 	// PID, if not 0, is the broker's process (for CPU and memory).
 	PID int
+	// Fresh: the broker process was started for this target alone (its
+	// peak RSS since start is the run's).
+	Fresh bool
 	// Counters reads the broker's store counters, when known.
 	Counters *CounterSource
 	// Spans collects the broker's spans, when tracing is on.
@@ -92,16 +99,22 @@ type TargetOptions struct {
 	// the broker has no tracing.
 	Tracing    bool
 	TraceRatio float64
-	// Configure, if set, is applied to Sluice's config last.
+	// Configure, if set, is applied to Sluice's config last (in-process
+	// Sluice only).
 	Configure func(*broker.Config)
+	// Flags are extra `sluice serve` flags for the process target.
+	Flags []string
 }
 
-// StartTargetWith starts an in-process target: name is "sluice", a name
-// from TargetNames, or an address, which is not started but returned as
-// an external target (with pid, if not 0, as its process).
+// StartTargetWith starts a target: "sluice" (in process),
+// ProcessTarget ("sluice-process", a child process), or another name from
+// TargetNames.
 func StartTargetWith(name, dir string, o TargetOptions) (*Target, error) {
-	if name == "sluice" {
+	switch name {
+	case "sluice":
 		return startSluiceTarget(dir, o)
+	case ProcessTarget:
+		return startSluiceProcess(dir, o)
 	}
 	if !IsInProcess(name) {
 		return nil, fmt.Errorf("unknown target %q (known: %v, or a host:port)", name, TargetNames())
@@ -214,8 +227,11 @@ func quietLogger() *slog.Logger {
 const inProcessScope = "whole benchmark process (in-process broker and the franz-go load generator together)"
 
 func scopeOf(t *Target) string {
-	if t.InProcess {
+	switch {
+	case t.InProcess:
 		return inProcessScope
+	case t.Fresh:
+		return fmt.Sprintf("broker process alone (pid %d, started for this run)", t.PID)
 	}
 	return fmt.Sprintf("broker process pid %d", t.PID)
 }

@@ -63,12 +63,15 @@ func (s sizeFlag) Set(v string) error {
 func run() error {
 	w := bench.DefaultWorkload()
 	var (
-		target     = flag.String("target", "kfake,sluice", "what to benchmark, comma-separated: in-process "+strings.Join(bench.TargetNames(), ", ")+", or a broker's host:port")
+		target     = flag.String("target", "kfake,sluice", "what to benchmark, comma-separated: in-process "+strings.Join(bench.TargetNames(), ", ")+"; "+bench.ProcessTarget+" (sluice serve as a child process: the broker's own CPU, RSS and store counters); or a broker's host:port")
+		sluiceBin  = flag.String("sluice-bin", "", "the sluice binary "+bench.ProcessTarget+" runs (default: go build ./cmd/sluice once, into a temporary directory)")
 		targetsOld = flag.String("targets", "", "same as --target (kept for old scripts)")
 		bootstrap  = flag.String("bootstrap", "", "benchmark this broker address only (same as --target ADDR)")
 		pid        = flag.Int("pid", 0, "the external broker's process id: report its CPU seconds and peak RSS from /proc")
 		wlFile     = flag.String("workload", "", "YAML file of workloads (keys are these flags' names; flags set the defaults)")
-		suite      = flag.String("suite", "", "run a suite instead of one workload: compare (sluice vs kfake, make bench) or smoke (the same, seconds long)")
+		suite      = flag.String("suite", "", "run a suite instead of one workload: compare (sluice vs kfake, make bench), smoke (the same, seconds long) or tracing (workload g alone: tracing off vs 1%, --pairs times)")
+		suiteSl    = flag.String("suite-sluice", bench.ProcessTarget, "how a suite runs sluice: "+bench.ProcessTarget+" (a child process: the broker's own CPU, RSS and counters) or sluice (in this process; --breakdown then adds its CPU profile)")
+		pairs      = flag.Int("pairs", 0, "alternating tracing off/1% pairs in workload g (default: 3 for compare, 5 for tracing, 1 for smoke)")
 		out        = flag.String("out", "", "write the report as OUT.json and OUT.html (default: sluice-bench-report for a suite, none otherwise)")
 		jsonOut    = flag.String("json", "", "also write the report as JSON to this file")
 		htmlOut    = flag.String("html", "", "also write the HTML report to this file")
@@ -104,6 +107,10 @@ func run() error {
 	if *from != "" {
 		return renderFrom(strings.Split(*from, ","), *out, *htmlOut)
 	}
+	if *sluiceBin != "" {
+		bench.UseSluiceBinary(*sluiceBin)
+	}
+	defer bench.RemoveBuiltSluice()
 
 	// The machine's state matters as much as the numbers: say it.
 	host := bench.ThisHost()
@@ -132,7 +139,7 @@ func run() error {
 		if *out == "" {
 			*out = "sluice-bench-report"
 		}
-		rep, err = runSuite(ctx, *suite, set, w, parent, progress, *breakdown, outDir(*out))
+		rep, err = runSuite(ctx, *suite, set, w, parent, progress, *breakdown, outDir(*out), *suiteSl, *pairs)
 	} else {
 		names := *target
 		switch {
@@ -198,15 +205,18 @@ func outDir(out string) string {
 	return filepath.Dir(out)
 }
 
-func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Workload, parent string, progress *os.File, breakdown bool, dir string) (*bench.Report, error) {
+func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Workload, parent string, progress *os.File, breakdown bool, dir, sluice string, pairs int) (*bench.Report, error) {
 	var scale bench.SuiteScale
 	switch name {
 	case "compare":
 		scale = bench.FullScale
 	case "smoke":
 		scale = bench.SmokeScale
+	case "tracing":
+		scale = bench.FullScale
+		scale.TracingPairs = 5
 	default:
-		return nil, fmt.Errorf("suite %q: want compare or smoke", name)
+		return nil, fmt.Errorf("suite %q: want compare, smoke or tracing", name)
 	}
 	if set["duration"] {
 		scale.Duration = w.Duration
@@ -217,7 +227,17 @@ func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Wor
 	if set["catch-up-bytes"] {
 		scale.CatchUpBytes = w.CatchUpBytes
 	}
-	sc := bench.SuiteConfig{Cases: bench.CompareSuite(scale), DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir, SkipGoals: name == "smoke"}
+	if pairs > 0 {
+		scale.TracingPairs = pairs
+	}
+	if sluice != "sluice" && sluice != bench.ProcessTarget {
+		return nil, fmt.Errorf("--suite-sluice %q: want %s or sluice", sluice, bench.ProcessTarget)
+	}
+	cases := bench.CompareSuite(scale)
+	if name == "tracing" {
+		cases = []bench.SuiteCase{bench.TracingCase(scale)}
+	}
+	sc := bench.SuiteConfig{Cases: cases, DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir, SkipGoals: name == "smoke", Sluice: sluice}
 	if progress != nil {
 		sc.Progress = progress
 	}
@@ -262,14 +282,14 @@ func runWorkloads(ctx context.Context, ws []bench.Workload, names []string, pid 
 
 func runOne(ctx context.Context, name string, w bench.Workload, pid int, parent string, progress *os.File, breakdown bool, dir string) (bench.Result, error) {
 	var t *bench.Target
-	if bench.IsInProcess(name) {
+	if bench.IsStarted(name) {
 		d, err := os.MkdirTemp(parent, name+"-")
 		if err != nil {
 			return bench.Result{}, err
 		}
 		defer os.RemoveAll(d)
 		o := bench.TargetOptions{Partitions: w.Partitions}
-		if breakdown && name == "sluice" {
+		if breakdown && (name == "sluice" || name == bench.ProcessTarget) {
 			o.Tracing, o.TraceRatio = true, 1
 		}
 		if t, err = bench.StartTargetWith(name, d, o); err != nil {
