@@ -28,6 +28,13 @@ type Stats struct {
 	// and acknowledged (idempotent duplicates left out); FetchedBytes the
 	// record bytes fetches returned.
 	ProducedBatches, ProducedBytes, FetchedBytes int64
+	// FetchMemoryBytes, FetchIntakeBytes and FetchArchiveBytes split
+	// FetchedBytes by where the batches were found: the fetch cache,
+	// intake objects or archive segments in object storage.
+	// FetchIntakeGets and FetchArchiveGets count the object GETs of
+	// fetches, of intake and of archive objects (read-ahead included).
+	FetchMemoryBytes, FetchIntakeBytes, FetchArchiveBytes int64
+	FetchIntakeGets, FetchArchiveGets                     int64
 
 	// ConnsOpen and ConnsAccepted count Kafka client connections: open
 	// now, and accepted since start.
@@ -61,6 +68,8 @@ func (b *Broker) Stats() Stats {
 	}
 	if b.fetch != nil {
 		s.FetchedBytes = b.fetch.FetchedBytes()
+		s.FetchMemoryBytes, s.FetchIntakeBytes, s.FetchArchiveBytes = b.fetch.SourceBytes()
+		s.FetchIntakeGets, s.FetchArchiveGets = b.fetch.SourceGets()
 	}
 	if b.kafka != nil {
 		s.ConnsOpen, s.ConnsAccepted = int64(b.kafka.ConnCount()), b.kafka.ConnsAccepted()

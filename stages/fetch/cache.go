@@ -41,6 +41,15 @@ func (c *Cache[V]) Get(key string) (V, bool) {
 	return zero, false
 }
 
+// Contains reports whether key is cached, without counting a hit or a
+// miss or refreshing the key.
+func (c *Cache[V]) Contains(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[key]
+	return ok
+}
+
 // Put caches val under key; a value larger than the whole cache is not
 // cached.
 func (c *Cache[V]) Put(key string, val V, size int64) {

@@ -12,6 +12,13 @@
 // the request's and each partition's max bytes (the first batch always goes
 // out whole, as Kafka requires for progress).
 //
+// A partition's oldest entry may be an archive entry, standing for the
+// segment objects its catalog lists (archive.go): read segment by segment,
+// in aligned chunks with background read-ahead, so that a consumer
+// catching up reads large sequential ranges. Every read is counted by
+// source (memory, intake, archive; SourceBytes, SourceGets) and reported
+// to the Observer as the steps fetch.source.<source>.
+//
 // The steps run one after another for each partition of a request: a fetch
 // is latency-bound and the broker already runs one fetch per connection
 // in parallel, so channels between the steps would only add hops. Each step

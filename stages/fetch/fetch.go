@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,13 @@ type Config struct {
 	// DataCacheBytes bounds the object bytes kept: objects this broker
 	// wrote recently and byte runs it read.
 	DataCacheBytes int64
+	// CatalogCacheBytes bounds the decoded segment catalogs kept (the
+	// archive's object lists; immutable, so never stale).
+	CatalogCacheBytes int64
+	// ReadAheadBytes is the chunk size of archive segment reads: segments
+	// are read and cached in aligned chunks of this size, and reading one
+	// chunk starts reading the next in the background.
+	ReadAheadBytes int64
 	Observer       pipeline.Observer
 	// Tracer, if set, traces each step (fetch.plan, fetch.index,
 	// fetch.read, fetch.assemble) of reads whose context holds a sampled
@@ -40,22 +48,36 @@ type Config struct {
 	Tracer trace.Tracer
 }
 
-// Defaults for the caches.
+// Defaults for the caches and the read-ahead.
 const (
-	DefaultIndexCacheBytes = 64 << 20
-	DefaultDataCacheBytes  = 256 << 20
-	entriesPerPlan         = 16
+	DefaultIndexCacheBytes   = 64 << 20
+	DefaultDataCacheBytes    = 256 << 20
+	DefaultCatalogCacheBytes = 16 << 20
+	DefaultReadAheadBytes    = 4 << 20
+	entriesPerPlan           = 16
 )
 
 // Fetcher reads committed batches of partitions.
 type Fetcher struct {
-	cfg   Config
-	index *Cache[*codec.IntakeIndex]
-	data  *Cache[[]byte]
-	Waker *Waker
+	cfg      Config
+	index    *Cache[*codec.IntakeIndex]
+	data     *Cache[[]byte]
+	catalogs *Cache[*codec.Catalog]
+	Waker    *Waker
 	// measuring: an observer or a tracer wants the steps timed.
 	measuring bool
 	fetched   atomic.Int64
+	sources   [numSources]sourceCounters
+
+	// Segment chunk loads in flight (foreground or read-ahead), by chunk
+	// cache key, so that each chunk is read once.
+	loadMu  sync.Mutex
+	loading map[string]*chunkLoad
+	// Read-ahead: at most maxReadAheads background reads, ended by Close.
+	aheadSlots  chan struct{}
+	aheadCtx    context.Context
+	aheadCancel context.CancelFunc
+	aheadWG     sync.WaitGroup
 }
 
 // FetchedBytes reports the record bytes Read has returned.
@@ -69,19 +91,39 @@ func New(cfg Config) *Fetcher {
 	if cfg.DataCacheBytes <= 0 {
 		cfg.DataCacheBytes = DefaultDataCacheBytes
 	}
+	if cfg.CatalogCacheBytes <= 0 {
+		cfg.CatalogCacheBytes = DefaultCatalogCacheBytes
+	}
+	if cfg.ReadAheadBytes <= 0 {
+		cfg.ReadAheadBytes = DefaultReadAheadBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = pipeline.NopObserver{}
 	}
-	return &Fetcher{
-		cfg:       cfg,
-		index:     NewCache[*codec.IntakeIndex](cfg.IndexCacheBytes),
-		data:      NewCache[[]byte](cfg.DataCacheBytes),
-		Waker:     NewWaker(),
-		measuring: pipeline.Active(cfg.Observer) || cfg.Tracer != nil,
+	f := &Fetcher{
+		cfg:        cfg,
+		index:      NewCache[*codec.IntakeIndex](cfg.IndexCacheBytes),
+		data:       NewCache[[]byte](cfg.DataCacheBytes),
+		catalogs:   NewCache[*codec.Catalog](cfg.CatalogCacheBytes),
+		Waker:      NewWaker(),
+		measuring:  pipeline.Active(cfg.Observer) || cfg.Tracer != nil,
+		loading:    make(map[string]*chunkLoad),
+		aheadSlots: make(chan struct{}, maxReadAheads),
 	}
+	f.aheadCtx, f.aheadCancel = context.WithCancel(context.Background())
+	return f
+}
+
+// Close stops the background read-ahead and waits for the reads in
+// flight to end. Reads still work afterwards, without read-ahead.
+func (f *Fetcher) Close() {
+	f.loadMu.Lock() // readAhead checks and counts under it
+	f.aheadCancel()
+	f.loadMu.Unlock()
+	f.aheadWG.Wait()
 }
 
 // Written caches an object this broker just committed, with its index, so
@@ -154,9 +196,13 @@ func (f *Fetcher) read(ctx context.Context, req Request, budget int32, mustProgr
 		if offset >= state.HighWatermark {
 			break
 		}
-		out, next, full, err := f.readEntry(ctx, e, offset, state.HighWatermark, res.Records, limit, mustProgress && len(res.Records) == 0)
+		read := f.readEntry
+		if e.Kind == meta.EntryArchive {
+			read = f.readArchive
+		}
+		out, next, full, err := read(ctx, e, offset, state.HighWatermark, res.Records, limit, mustProgress && len(res.Records) == 0)
 		if err != nil {
-			f.cfg.Logger.Warn("fetch read failed", "object", e.ObjectKey, "partition", req.TP.Partition, "err", err)
+			f.cfg.Logger.Warn("fetch read failed", "object", e.ObjectKey, "kind", e.Kind, "partition", req.TP.Partition, "err", err)
 			if len(res.Records) == 0 {
 				res.Err = err
 			}
@@ -184,10 +230,15 @@ func (f *Fetcher) readEntry(ctx context.Context, e meta.IndexEntry, offset, hwm 
 	}
 	rows := idx.Partition(e.TP.Topic, e.TP.Partition)
 	f.step(ctx, "fetch.index", start, len(rows), 0, e.TP)
+	return f.readRows(ctx, e, rows, offset, hwm, out, limit, mustProgress)
+}
 
+// readRows is readEntry once the rows of e's partition in its object are
+// known.
+func (f *Fetcher) readRows(ctx context.Context, e meta.IndexEntry, rows []codec.IndexRow, offset, hwm int64, out []byte, limit int32, mustProgress bool) ([]byte, int64, bool, error) {
 	// Choose the rows of this entry's run that hold offsets >= offset and
 	// fit in the limit.
-	start = f.now()
+	start := f.now()
 	last := e.RelBase + (e.LastOffset - e.BaseOffset)
 	var sel []codec.IndexRow
 	size := int64(len(out))
@@ -247,6 +298,7 @@ func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.Inta
 	if idx, ok := f.index.Get(e.ObjectKey); ok {
 		return idx, nil
 	}
+	f.sources[kindSource(e.Kind)].gets.Add(1)
 	b, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.IndexPos, e.IndexLen+codec.IntakeFooterSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read index of %s: %v", ErrStorage, e.ObjectKey, err)
@@ -268,18 +320,26 @@ func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.Inta
 
 // readRange returns object bytes [lo, hi) of e's object: from a cached
 // whole object, from a cached run, or by reading the entry's whole run
-// (read-ahead for the next fetch of a catching-up consumer).
+// (read-ahead for the next fetch of a catching-up consumer). Archive
+// segments are read in chunks instead (readSegment).
 func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64) ([]byte, error) {
+	start := f.now()
 	if obj, ok := f.data.Get(e.ObjectKey); ok && int64(len(obj)) >= hi {
+		f.served(srcMemory, hi-lo, start)
 		return obj[lo:hi], nil
+	}
+	if e.Kind == meta.EntryArchive {
+		return f.readSegment(ctx, e, lo, hi)
 	}
 	runKey := e.ObjectKey + "@" + strconv.FormatInt(e.ByteStart, 10)
 	if run, ok := f.data.Get(runKey); ok && lo >= e.ByteStart && hi-e.ByteStart <= int64(len(run)) {
+		f.served(srcMemory, hi-lo, start)
 		return run[lo-e.ByteStart : hi-e.ByteStart], nil
 	}
 	if lo < e.ByteStart || hi > e.ByteEnd {
 		return nil, fmt.Errorf("%w: %s: range [%d,%d) outside run [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
 	}
+	f.sources[srcIntake].gets.Add(1)
 	run, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.ByteStart, e.ByteEnd-e.ByteStart)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)
@@ -288,6 +348,7 @@ func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64
 		return nil, fmt.Errorf("%w: %s: object truncated", ErrStorage, e.ObjectKey)
 	}
 	f.data.Put(runKey, run, int64(len(run)))
+	f.served(srcIntake, hi-lo, start)
 	return run[lo-e.ByteStart : hi-e.ByteStart], nil
 }
 

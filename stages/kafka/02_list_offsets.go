@@ -23,10 +23,12 @@ package kafka
 // A timestamp >= 0 answers the first offset (at or after the log start)
 // whose record timestamp is >= the timestamp, with that record's
 // timestamp: the metadata index narrows the search to the first run of
-// batches whose max timestamp reaches it, then those batches are read and
-// their records decoded (record timestamp = first timestamp + delta, or the
-// batch max timestamp for LogAppendTime batches). If no record qualifies
-// the answer is offset -1, timestamp -1 with no error, as in Kafka.
+// batches whose max timestamp reaches it (for the partition's archive
+// entry, the first such segment its catalog lists), then those batches
+// are read and their records decoded (record timestamp = first timestamp
+// + delta, or the batch max timestamp for LogAppendTime batches). If no
+// record qualifies the answer is offset -1, timestamp -1 with no error, as
+// in Kafka.
 //
 // Errors per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST for a
 // partition listed twice, UNKNOWN_LEADER_EPOCH for a current leader epoch
@@ -213,6 +215,9 @@ func (s *Server) offsetForTimestamp(ctx context.Context, tp meta.TP, state meta.
 		return -1, -1, false, err
 	}
 	logStart := state.LogStart
+	if e, ok, err = s.resolveRun(ctx, tp, e, logStart, ts); err != nil || !ok {
+		return -1, -1, false, err
+	}
 	from := max(e.BaseOffset, logStart)
 	runEnd := e.LastOffset // last offset of the index run being read
 	for {
@@ -281,7 +286,7 @@ func (s *Server) nextRunAtTimestamp(ctx context.Context, tp meta.TP, from, ts in
 		}
 		for _, e := range entries {
 			if e.MaxTimestamp >= ts {
-				return e, true, nil
+				return s.resolveRun(ctx, tp, e, from, ts)
 			}
 		}
 		from = entries[len(entries)-1].LastOffset + 1
@@ -289,4 +294,22 @@ func (s *Server) nextRunAtTimestamp(ctx context.Context, tp meta.TP, from, ts in
 			return meta.IndexEntry{}, false, nil
 		}
 	}
+}
+
+// resolveRun narrows an index entry whose max timestamp reaches ts to a
+// run whose batches can be read and searched. An archive entry stands for
+// all its segments: it becomes the first of them, holding offsets at or
+// after from, whose max timestamp reaches ts, or, when none does (the one
+// that did lies below from), the next entry after the archive that does.
+func (s *Server) resolveRun(ctx context.Context, tp meta.TP, e meta.IndexEntry, from, ts int64) (meta.IndexEntry, bool, error) {
+	if e.Kind != meta.EntryArchive {
+		return e, true, nil
+	}
+	a := e
+	a.BaseOffset = max(a.BaseOffset, from)
+	r, ok, err := s.cfg.Fetch.ResolveTimestamp(ctx, a, ts)
+	if err != nil || ok {
+		return r, ok, err
+	}
+	return s.nextRunAtTimestamp(ctx, tp, e.LastOffset+1, ts)
 }
