@@ -88,6 +88,13 @@ func newServe() *cobra.Command {
 	f.Int("upload-concurrency", def.UploadConcurrency, "max in-flight object uploads")
 	f.Int64("index-cache-bytes", 0, "fetch index cache size (0: default)")
 	f.Int64("data-cache-bytes", 0, "fetch data cache size (0: default)")
+	f.Duration("lifecycle-interval", def.LifecycleInterval, "time between archive/retention/vacuum passes; negative disables them on this broker")
+	f.Int64("archive-bytes", def.ArchiveBytes, "archive a partition once its unarchived intake holds this many bytes")
+	f.Duration("archive-age", def.ArchiveAge, "archive a partition once its oldest unarchived intake object is this old")
+	f.Int64("segment-bytes", def.SegmentBytes, "largest archive segment object, in batch bytes")
+	f.Duration("vacuum-grace", def.VacuumGrace, "age before an unreferenced object is deleted; commits must land within half of it")
+	f.Duration("retention", def.Retention, "log.retention.ms: default retention.ms of topics (negative: forever)")
+	f.Int64("retention-bytes", def.RetentionBytes, "log.retention.bytes: default retention.bytes of topics (-1: no limit)")
 	f.Duration("shutdown-timeout", def.ShutdownTimeout, "how long Close waits for in-flight produces")
 	f.Duration("offsets-retention", def.OffsetsRetention, "offsets.retention.minutes: how long offsets of empty groups are kept")
 	f.Duration("group-initial-rebalance-delay", def.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms")
@@ -132,6 +139,16 @@ func loadConfig(v *viper.Viper, cmd *cobra.Command) (broker.Config, error) {
 func serve(cfg broker.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if fp := os.Getenv("SLUICE_TEST_FAILPOINT"); fp != "" {
+		// Crash tests: die at once, as from kill -9, at the named point
+		// of the lifecycle work (see lifecycle.Fail*).
+		cfg.Failpoint = func(name string) {
+			if name == fp {
+				fmt.Fprintf(os.Stderr, "failpoint %s: killing the process\n", name)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		return err

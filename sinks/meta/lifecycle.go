@@ -13,7 +13,7 @@ import (
 //
 // An archive entry (Kind EntryArchive) stands for a run of offsets whose
 // batches were copied into per-partition segment objects. Its ObjectKey is
-// the partition's segment catalog (codec.ArchiveCatalog), an object listing
+// the partition's segment catalog (codec.Catalog), an object listing
 // the segments; the segments themselves are intake-format objects holding
 // one partition. A partition has at most one archive entry, always its
 // oldest entry: so its index rows in the store are bounded by one archive
@@ -26,9 +26,9 @@ const (
 	// EntryIntake: the object is an intake object (codec/intake.go); the
 	// entry's run lies in [ByteStart, ByteEnd) of it.
 	EntryIntake EntryKind = 0
-	// EntryArchive: the object is a segment catalog; IndexPos and
-	// IndexLen locate the catalog's index, ByteEnd-ByteStart is the batch
-	// bytes of the segments it lists.
+	// EntryArchive: the object is a segment catalog, read whole
+	// (ObjectSize bytes); ByteEnd-ByteStart is the batch bytes of the
+	// segments it lists.
 	EntryArchive EntryKind = 1
 )
 

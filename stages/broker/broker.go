@@ -17,6 +17,7 @@ import (
 	"github.com/sluicedata/sluice/stages/fetch"
 	"github.com/sluicedata/sluice/stages/group"
 	"github.com/sluicedata/sluice/stages/kafka"
+	"github.com/sluicedata/sluice/stages/lifecycle"
 	"github.com/sluicedata/sluice/stages/produce"
 	"github.com/sluicedata/sluice/stages/telemetry"
 )
@@ -31,6 +32,7 @@ type Broker struct {
 	fetch   *fetch.Fetcher
 	kafka   *kafka.Server
 	groups  *group.Coordinator
+	life    *lifecycle.Worker // nil when disabled
 	ln      net.Listener
 	admin   *http.Server
 	adminLn net.Listener
@@ -110,7 +112,8 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.produce, err = produce.Start(produce.Config{
 		Meta: b.meta, Objects: b.objects, Logger: log,
 		Linger: cfg.Linger, FlushBytes: cfg.FlushBytes, UploadConcurrency: cfg.UploadConcurrency,
-		Observer: b.tel.StageObserver(), Tracer: b.tel.Tracer(),
+		CommitDeadline: lifecycle.CommitDeadline(cfg.VacuumGrace),
+		Observer:       b.tel.StageObserver(), Tracer: b.tel.Tracer(),
 		OnCommit: func(f *produce.Flush) {
 			b.fetch.Written(f.Key, f.Intake.Data, f.Intake.Rows)
 			b.fetch.Waker.Notify(f.Committed)
@@ -188,6 +191,10 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}()
 	}
 	b.groups.Start()
+	if err := b.startLifecycle(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	go func() {
 		if err := b.kafka.Serve(b.ln); err != nil {
 			b.errc <- fmt.Errorf("kafka: %w", err)
@@ -273,6 +280,9 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.log.Info("sluice broker stopping")
 		b.kafka.StopAccepting()
+		if b.life != nil {
+			b.life.Close()
+		}
 		// Leave every answer at once: clients move to the other brokers.
 		b.reg.close()
 		drained := make(chan struct{})
@@ -283,6 +293,7 @@ func (b *Broker) Close() error {
 			b.log.Warn("shutdown timeout: in-flight produces not drained")
 		}
 		b.kafka.Close()
+		b.fetch.Close()
 		b.groups.Close()
 		if b.admin != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

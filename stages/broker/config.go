@@ -15,6 +15,7 @@ import (
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/stages/kafka"
+	"github.com/sluicedata/sluice/stages/lifecycle"
 	"github.com/sluicedata/sluice/stages/produce"
 	"github.com/sluicedata/sluice/stages/telemetry"
 )
@@ -80,6 +81,28 @@ type Config struct {
 	IndexCacheBytes int64 `mapstructure:"index-cache-bytes"`
 	DataCacheBytes  int64 `mapstructure:"data-cache-bytes"`
 
+	// Data lifecycle (stages/lifecycle): archive, retention, vacuum.
+	// LifecycleInterval is the time between passes; negative disables
+	// the lifecycle on this broker (others in the cluster still run it).
+	LifecycleInterval time.Duration `mapstructure:"lifecycle-interval"`
+	// ArchiveBytes and ArchiveAge: a partition's intake is archived once
+	// it holds this many bytes or its oldest object is this old.
+	ArchiveBytes int64         `mapstructure:"archive-bytes"`
+	ArchiveAge   time.Duration `mapstructure:"archive-age"`
+	// SegmentBytes bounds one archive segment object.
+	SegmentBytes int64 `mapstructure:"segment-bytes"`
+	// VacuumGrace is how old an unreferenced object must be before it is
+	// deleted; commits must land within half of it.
+	VacuumGrace time.Duration `mapstructure:"vacuum-grace"`
+	// Retention and RetentionBytes are log.retention.ms and
+	// log.retention.bytes: defaults for topics without retention.ms and
+	// retention.bytes (negative: keep forever / no size limit).
+	Retention      time.Duration `mapstructure:"retention"`
+	RetentionBytes int64         `mapstructure:"retention-bytes"`
+	// Failpoint, if set, is called at named points of the lifecycle
+	// work (crash tests; see lifecycle.Fail*).
+	Failpoint func(name string) `mapstructure:"-"`
+
 	// ShutdownTimeout bounds the drain of in-flight produces on Close.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
 
@@ -139,6 +162,14 @@ func NewConfig() Config {
 
 		OffsetsRetention:           7 * 24 * time.Hour,
 		GroupInitialRebalanceDelay: 3 * time.Second,
+
+		LifecycleInterval: lifecycle.DefaultInterval,
+		ArchiveBytes:      lifecycle.DefaultArchiveBytes,
+		ArchiveAge:        lifecycle.DefaultArchiveAge,
+		SegmentBytes:      lifecycle.DefaultSegmentBytes,
+		VacuumGrace:       lifecycle.DefaultGrace,
+		Retention:         lifecycle.DefaultRetention,
+		RetentionBytes:    -1,
 	}
 }
 
@@ -188,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < -1 {
 		errs = append(errs, fmt.Errorf("node-id %d: want -1 (allocated) or an id from 0", c.NodeID))
+	}
+	if c.ArchiveBytes < 0 || c.ArchiveAge < 0 || c.SegmentBytes < 0 || c.VacuumGrace < 0 {
+		errs = append(errs, errors.New("archive-bytes, archive-age, segment-bytes and vacuum-grace must not be negative"))
 	}
 	if c.Linger < 0 || c.FlushBytes < 0 || c.UploadConcurrency < 0 {
 		errs = append(errs, errors.New("linger, flush-bytes and upload-concurrency must not be negative"))

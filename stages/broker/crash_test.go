@@ -45,12 +45,14 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startProcess runs `sluice serve` as a child process and waits until it
-// accepts connections.
-func startProcess(t *testing.T, bin, addr, dir string) *exec.Cmd {
+// startProcess runs `sluice serve` as a child process, with extra flags
+// and environment variables (KEY=value) on top of the test's, and waits
+// until it accepts connections.
+func startProcess(t *testing.T, bin, addr, dir string, env []string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--kafka-addr", addr, "--admin-addr", "", "--data-dir", dir,
-		"--log-level", "warn", "--default-partitions", "4")
+	cmd := exec.Command(bin, append([]string{"serve", "--kafka-addr", addr, "--admin-addr", "", "--data-dir", dir,
+		"--log-level", "warn", "--default-partitions", "4"}, extra...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func TestKill9DuringProduce(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, dir := freePort(t), t.TempDir()
-	proc := startProcess(t, bin, addr, dir)
+	proc := startProcess(t, bin, addr, dir, nil)
 
 	cl := newClient(t, addr, kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(2*time.Millisecond),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
@@ -129,7 +131,7 @@ func TestKill9DuringProduce(t *testing.T) {
 		})
 		if i == total/2 {
 			<-killed
-			startProcess(t, bin, addr, dir)
+			startProcess(t, bin, addr, dir, nil)
 		}
 	}
 	wg.Wait()

@@ -1,0 +1,77 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+)
+
+// vacuum deletes every object of ours that no index entry refers to and
+// that is older than the grace period (see the package comment for why
+// that is safe).
+func (w *Worker) vacuum(ctx context.Context) error {
+	// Mark: every key the index refers to. Any failure here ends the pass
+	// before anything is deleted: a key missed is a key deleted.
+	live := map[string]struct{}{}
+	topics, err := w.cfg.Meta.Topics(ctx)
+	if err != nil {
+		return fmt.Errorf("vacuum: list topics: %w", err)
+	}
+	for _, t := range topics {
+		for p := int32(0); p < t.Partitions; p++ {
+			es, err := w.cfg.Meta.Entries(ctx, metaTP(t.ID, p), 0, 0)
+			if err != nil {
+				return fmt.Errorf("vacuum: entries of %s/%d: %w", t.Name, p, err)
+			}
+			for i := range es {
+				live[es[i].ObjectKey] = struct{}{}
+				if arch, _ := splitEntries(es[i : i+1]); arch != nil {
+					cat, err := w.loadCatalog(ctx, arch)
+					if err != nil {
+						return fmt.Errorf("vacuum: %w", err)
+					}
+					for _, s := range cat.Segments {
+						live[s.Key] = struct{}{}
+					}
+				}
+			}
+		}
+	}
+
+	// Sweep. The list is taken after the mark, so an object committed
+	// since is either in live or younger than the grace period.
+	cutoff := w.cfg.Now().Add(-w.cfg.Grace)
+	type victim struct {
+		key  string
+		size int64
+	}
+	var victims []victim
+	for _, prefix := range []string{intakePrefix, archivePrefix} {
+		err := w.cfg.Objects.List(ctx, prefix, func(key string, size int64) bool {
+			if _, ok := live[key]; ok || !sluiceKey(key) {
+				return true
+			}
+			born, ok := objectTime(key)
+			if ok && born.Before(cutoff) {
+				victims = append(victims, victim{key, size})
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("vacuum: list %s: %w", prefix, err)
+		}
+	}
+	for i, v := range victims {
+		if err := w.cfg.Objects.Delete(ctx, v.key); err != nil {
+			return fmt.Errorf("vacuum: delete %s: %w", v.key, err)
+		}
+		w.stats.deleted.Add(1)
+		w.stats.deletedBytes.Add(v.size)
+		if i == 0 {
+			w.failpoint(FailMidVacuum)
+		}
+	}
+	if len(victims) > 0 {
+		w.log.Debug("vacuum deleted objects", "objects", len(victims))
+	}
+	return nil
+}
