@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/meta/spannermeta/spanneremu"
 	"github.com/sluicedata/sluice/sinks/objstore"
+	"github.com/sluicedata/sluice/sinks/objstore/faulty"
 	"github.com/sluicedata/sluice/stages/broker"
 )
 
@@ -349,4 +352,121 @@ func checkAllFrom(t *testing.T, addr, topic string, want produced, from int64) {
 			n++
 		}
 	}
+}
+
+// TestLifecycleOnSpannerTwoBrokers runs the lifecycle on two brokers over
+// one Spanner database (the emulator) and one object directory: the
+// archive lease lets only one of them archive while both run passes, the
+// other takes over when the first stops, and everything stays readable
+// through either.
+func TestLifecycleOnSpannerTwoBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Spanner emulator")
+	}
+	url := spanneremu.NewDatabase(t)
+	objects := "file://" + t.TempDir()
+	start := func() *broker.Broker {
+		return startBroker(t, func(c *broker.Config) {
+			c.Metadata, c.Objects, c.AutoMigrate = url, objects, true
+			lifecycleConfig(c)
+			c.ArchiveBytes, c.ArchiveAge = 16<<10, 2*time.Second
+		})
+	}
+	a, b := start(), start()
+	const topic, parts = "spanned", 2
+	createTopic(t, a.Addr(), topic, parts, nil)
+	cl := newClient(t, a.Addr(), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	want := produced{}
+	both := func() {
+		var wg sync.WaitGroup
+		for _, br := range []*broker.Broker{a, b} {
+			wg.Add(1)
+			go func() { defer wg.Done(); runPass(t, br) }()
+		}
+		wg.Wait()
+	}
+	for round := range 6 {
+		produceRound(t, cl, topic, round, 120, want)
+		both()
+	}
+	sa, sb := a.LifecycleStats(), b.LifecycleStats()
+	t.Logf("A %+v\nB %+v", sa, sb)
+	if sa.Archives+sb.Archives < 6 || (sa.Archives > 0 && sb.Archives > 0) {
+		t.Fatalf("archives by A %d, by B %d: want several, all by the lease holder", sa.Archives, sb.Archives)
+	}
+	holder, other := a, b
+	if sb.Archives > 0 {
+		holder, other = b, a
+	}
+	checkAll(t, other.Addr(), topic, want)
+
+	// The holder stops (releasing its leases): the other archives now.
+	holder.Close()
+	before := other.LifecycleStats().Archives
+	cl2 := newClient(t, other.Addr(), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for round := 6; round < 9; round++ {
+		produceRound(t, cl2, topic, round, 120, want)
+		runPass(t, other)
+	}
+	if other.LifecycleStats().Archives == before {
+		t.Fatal("the remaining broker did not take the archive over")
+	}
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	runPass(t, other)
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	runPass(t, other)
+	if keys := listKeys(t, other.Objects(), "intake/"); len(keys) != 0 {
+		t.Fatalf("%d intake objects left", len(keys))
+	}
+	checkAll(t, other.Addr(), topic, want)
+}
+
+// TestLifecycleUnderFaults runs archive, retention and vacuum passes while
+// the object store fails a third of PUTs (half of those after storing the
+// object: a lost reply), GETs and DELETEs. Passes fail and are retried;
+// nothing acknowledged is lost, and once the faults stop the work
+// completes: every record reads back and no intake object is left.
+func TestLifecycleUnderFaults(t *testing.T) {
+	objs, err := objstore.Open(context.Background(), "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := faulty.New(objs, faulty.Config{Seed: 7})
+	b := startBroker(t, func(c *broker.Config) {
+		c.ObjectStore = fs
+		lifecycleConfig(c)
+		c.ArchiveBytes, c.ArchiveAge = 16<<10, time.Second
+	})
+	const topic = "faulty"
+	createTopic(t, b.Addr(), topic, 2, nil)
+	cl := newClient(t, b.Addr(), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	want := produced{}
+	failing := 0
+	for round := range 10 {
+		produceRound(t, cl, topic, round, 120, want)
+		fs.Set(faulty.Config{Seed: uint64(round + 1),
+			Put:    faulty.Rule{Prob: 0.33, After: round%2 == 0},
+			Get:    faulty.Rule{Prob: 0.33},
+			Delete: faulty.Rule{Prob: 0.33}})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		if err := b.RunLifecycle(ctx); err != nil {
+			failing++
+		}
+		cancel()
+		fs.Set(faulty.Config{})
+	}
+	st := fs.Stats()
+	t.Logf("%d of 10 passes failed; injected %d PUT, %d GET, %d DELETE failures; %+v", failing, st.PutFailures, st.GetFailures, st.DeleteFailures, b.LifecycleStats())
+	if st.PutFailures+st.GetFailures == 0 {
+		t.Fatal("no fault was injected during the passes")
+	}
+	checkAll(t, b.Addr(), topic, want)
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	runPass(t, b)
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	runPass(t, b)
+	if keys := listKeys(t, b.Objects(), "intake/"); len(keys) != 0 {
+		t.Fatalf("%d intake objects left after the faults stopped", len(keys))
+	}
+	checkAll(t, b.Addr(), topic, want)
 }

@@ -144,11 +144,12 @@ type Worker struct {
 		passes, archives, archivedBytes, segments, conflicts, retention, prunes, deleted, deletedBytes, errors atomic.Int64
 	}
 
-	runMu     sync.Mutex // one pass at a time
-	stop      chan struct{}
-	done      chan struct{}
-	startOnce sync.Once
-	closeOnce sync.Once
+	runMu      sync.Mutex // one pass at a time
+	lastVacuum time.Time  // guarded by runMu
+	stop       chan struct{}
+	done       chan struct{}
+	startOnce  sync.Once
+	closeOnce  sync.Once
 }
 
 // New returns a Worker; Start runs it periodically, RunOnce runs one pass.
@@ -235,10 +236,18 @@ func (w *Worker) RunOnce(ctx context.Context) error {
 	} else if ok {
 		errs = append(errs, w.archivePass(ctx))
 	}
-	if ok, err := w.lease(ctx, leaseVacuum); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		errs = append(errs, w.vacuum(ctx))
+	// The sweep lists the whole bucket; nothing it could delete ages
+	// faster than the grace period, so a quarter of it is often enough.
+	if time.Since(w.lastVacuum) >= w.cfg.Grace/4 {
+		if ok, err := w.lease(ctx, leaseVacuum); err != nil {
+			errs = append(errs, err)
+		} else if ok {
+			err := w.vacuum(ctx)
+			if err == nil {
+				w.lastVacuum = time.Now()
+			}
+			errs = append(errs, err)
+		}
 	}
 	err := errors.Join(errs...)
 	if err != nil {
