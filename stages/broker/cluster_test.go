@@ -23,7 +23,7 @@ import (
 
 // sharedStores opens one embedded metadata store and one object
 // directory for brokers in this process.
-func sharedStores(t *testing.T) func(*broker.Config) {
+func sharedStores(t testing.TB) func(*broker.Config) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ms, err := meta.Open(ctx, "", dir)

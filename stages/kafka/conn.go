@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,9 +88,29 @@ func (r *Request) Respond(resp kmsg.Response) {
 		// ApiVersions answers always use header v0 so that a client that
 		// sent a version we do not know can still read the answer.
 		flexible := resp.IsFlexible() && r.Header.APIKey != kmsg.ApiVersions.Int16()
-		r.slot.frame = codec.AppendResponse(nil, r.Header.CorrelationID, flexible, resp.AppendTo(nil))
+		r.slot.frame = encodeResponse(r.Header.CorrelationID, flexible, resp)
 	}
 	close(r.slot.ready)
+}
+
+// encodeResponse frames resp. The body is encoded straight into the frame,
+// sized up front for fetch answers: grown by appends, a large answer
+// would be copied (and its new space zeroed) once per doubling.
+func encodeResponse(correlationID int32, flexible bool, resp kmsg.Response) []byte {
+	size := 256
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		for i := range f.Topics {
+			size += 64 + len(f.Topics[i].Topic)
+			for j := range f.Topics[i].Partitions {
+				p := &f.Topics[i].Partitions[j]
+				size += 128 + len(p.RecordBatches) + 32*len(p.AbortedTransactions)
+			}
+		}
+	}
+	frame := codec.AppendResponse(make([]byte, 0, size), correlationID, flexible, nil)
+	frame = resp.AppendTo(frame)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	return frame
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
