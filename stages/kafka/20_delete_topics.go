@@ -3,13 +3,16 @@ package kafka
 // DeleteTopics: v0-v6 (v6 names topics by name or by id).
 //
 // Each topic is deleted from the metadata store with its partitions'
-// state and index; its objects are left to the object store's garbage
-// collection. Errors per topic: UNKNOWN_TOPIC_OR_PARTITION for an unknown
+// state and index, then its committed offsets are removed from every
+// group (as Kafka does, so a topic created again under the name starts
+// without stale offsets); its objects are deleted by the lifecycle vacuum
+// once its grace period has passed (stages/lifecycle). Errors per topic: UNKNOWN_TOPIC_OR_PARTITION for an unknown
 // name, UNKNOWN_TOPIC_ID for an unknown id, INVALID_REQUEST for an entry
 // with both a name and an id or neither, or for a name or id listed twice
 // (as Kafka, which answers such entries without deleting them).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -85,6 +88,9 @@ func handleDeleteTopics(s *Server, r *Request) error {
 		case err == nil:
 			deleted = true
 			s.log.Info("deleted topic", "topic", t.Name, "client", r.ClientID())
+			if err := dropGroupOffsets(r.Ctx, s.cfg.Meta.Groups(), t.Name); err != nil {
+				s.log.Warn("deleted topic: removing its group offsets failed", "topic", t.Name, "err", err)
+			}
 			name := t.Name
 			answer(&name, t.ID, 0, "")
 		case errors.Is(err, meta.ErrUnknownTopicOrPartition) && rt.Topic == nil:
@@ -99,5 +105,39 @@ func handleDeleteTopics(s *Server, r *Request) error {
 		s.topics.invalidate()
 	}
 	r.Respond(resp)
+	return nil
+}
+
+// dropGroupOffsets removes every group's committed offsets of topic, a
+// bounded number of groups per transaction.
+func dropGroupOffsets(ctx context.Context, groups meta.Groups, topic string) error {
+	all, err := groups.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	const perTxn = 64
+	for i := 0; i < len(all); i += perTxn {
+		names := make([]string, 0, perTxn)
+		for _, g := range all[i:min(i+perTxn, len(all))] {
+			names = append(names, g.Name)
+		}
+		err := groups.UpdateGroups(ctx, names, func(_ int, tx meta.GroupTx) error {
+			offs, err := tx.Offsets()
+			if err != nil {
+				return err
+			}
+			for _, o := range offs {
+				if o.Topic == topic {
+					if err := tx.DeleteOffset(o.Topic, o.Partition); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -224,3 +224,42 @@ func TestAdminCreatePartitions(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a topic removes its committed offsets from every group, and
+// only its: a topic created again under the name starts with none.
+func TestDeleteTopicDropsGroupOffsets(t *testing.T) {
+	_, adm, _ := startBroker(t)
+	ctx := testCtx(t)
+	for _, name := range []string{"gone", "kept"} {
+		if r, err := adm.CreateTopic(ctx, 2, 1, nil, name); err != nil || r.Err != nil {
+			t.Fatalf("create %s: %v %v", name, err, r.Err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "gone", Partition: 0, At: 0, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: "kept", Partition: 1, At: 0, LeaderEpoch: -1})
+	for _, g := range []string{"g1", "g2"} {
+		resp, err := adm.CommitOffsets(ctx, g, offs)
+		if err != nil || resp.Error() != nil {
+			t.Fatalf("commit %s: %v %v", g, err, resp.Error())
+		}
+	}
+	if _, err := adm.DeleteTopics(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := adm.CreateTopic(ctx, 2, 1, nil, "gone"); err != nil || r.Err != nil {
+		t.Fatalf("create again: %v %v", err, r.Err)
+	}
+	for _, g := range []string{"g1", "g2"} {
+		got, err := adm.FetchOffsets(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := got.Lookup("gone", 0); ok && o.At >= 0 {
+			t.Fatalf("%s: offset of the deleted topic survived: %+v", g, o)
+		}
+		if o, ok := got.Lookup("kept", 1); !ok || o.At != 0 {
+			t.Fatalf("%s: offset of the other topic lost: %+v %v", g, o, ok)
+		}
+	}
+}
