@@ -63,7 +63,7 @@ func produceRound(t *testing.T, cl *kgo.Client, topic string, round, n int, got 
 
 // checkAll consumes the topic from the start through addr and compares
 // every record, offset for offset, with what was produced.
-func checkAll(t *testing.T, addr, topic string, want produced) {
+func checkAll(t *testing.T, addr, topic string, want produced) []*kgo.Record {
 	t.Helper()
 	n := 0
 	for _, m := range want {
@@ -78,6 +78,7 @@ func checkAll(t *testing.T, addr, topic string, want produced) {
 			t.Fatalf("partition %d offset %d: got %.30q, want %.30q (known %v)", r.Partition, r.Offset, r.Value, w, ok)
 		}
 	}
+	return recs
 }
 
 func listKeys(t *testing.T, os objstore.Store, prefix string) []string {
@@ -211,11 +212,38 @@ func TestArchiveManyTimes(t *testing.T) {
 	if int64(len(archive)-cats) > st.Segments+int64(parts) {
 		t.Fatalf("%d segments left, more than written (%d)", len(archive)-cats, st.Segments)
 	}
-	checkAll(t, b.Addr(), topic, want)
+	recs := checkAll(t, b.Addr(), topic, want)
 
-	// A broker with empty caches reads it all from the archive.
+	// A broker with empty caches reads it all from the archive, and finds
+	// offsets by timestamp in it.
 	fresh := startBroker(t, func(c *broker.Config) { shared(c); c.LifecycleInterval = -1 })
 	checkAll(t, fresh.Addr(), topic, want)
+	adm := kadm.NewClient(newClient(t, fresh.Addr()))
+	for _, probe := range []int{0, len(recs) / 3, len(recs) / 2, len(recs) - 1} {
+		ts := recs[probe].Timestamp.UnixMilli()
+		wantOff := map[int32]int64{}
+		for _, r := range recs {
+			if r.Timestamp.UnixMilli() >= ts {
+				if o, ok := wantOff[r.Partition]; !ok || r.Offset < o {
+					wantOff[r.Partition] = r.Offset
+				}
+			}
+		}
+		got, err := adm.ListOffsetsAfterMilli(context.Background(), ts, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < parts; p++ {
+			o, _ := got.Lookup(topic, p)
+			w, ok := wantOff[p]
+			if !ok {
+				w = int64(len(want[p])) // none at or after ts: the end
+			}
+			if o.Err != nil || o.Offset != w {
+				t.Fatalf("ListOffsets(partition %d, timestamp %d) = %d %v, want %d", p, ts, o.Offset, o.Err, w)
+			}
+		}
+	}
 }
 
 // TestRetentionDeletes: retention.bytes advances the log start, a fetch
