@@ -120,9 +120,18 @@ func (s *Store) path(key string) (string, error) {
 	return filepath.Join(s.root, filepath.FromSlash(key)), nil
 }
 
-// Put writes data under key durably: temp file, fsync, rename, fsync dir.
-// On any error the temp file is removed and no object becomes visible
-// (an existing object under key is left as it was).
+// Put writes data under key durably: it writes a temporary file, renames
+// it into place, then fsyncs the file and its directory concurrently, and
+// returns once both are done. Readers see the old object or the whole new
+// one, never part of it (the rename comes after the write). Until Put
+// returns, a crash may leave the object torn or missing under its key: it
+// was never acknowledged, so nothing refers to it (Sluice commits an
+// object only after its Put returned, and the lifecycle's vacuum deletes
+// uncommitted objects). Once Put returns nil, the bytes and the directory
+// entry are durable.
+//
+// On an error before the rename the temp file is removed and no object
+// becomes visible (an existing object under key is left as it was).
 func (s *Store) Put(ctx context.Context, key string, data []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -142,31 +151,35 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) (err error) {
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
-			f.Close() // may already be closed; the error is moot then
-			os.Remove(tmp)
 			err = fmt.Errorf("filestore: put %q: %w", key, err)
 		}
 	}()
 	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return err
 	}
 	if err = os.Rename(tmp, p); err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return err
 	}
-	// The rename is durable only once the directory is; until then a
-	// crash could lose the object we are about to acknowledge.
-	if err = syncDir(dir); err != nil {
-		// The object is visible but maybe not durable. Say so rather than
-		// remove it: a retry overwrites it with the same bytes anyway.
-		return err
+	// The object's bytes (through the still open file) and its directory
+	// entry must both reach the disk before we return; the two fsyncs do
+	// not depend on each other, so they run at the same time and Put
+	// waits for the slower one instead of their sum.
+	dirErr := make(chan error, 1)
+	go func() { dirErr <- syncDir(dir) }()
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return nil
+	if derr := <-dirErr; err == nil {
+		err = derr
+	}
+	// On an fsync error the object is visible but maybe not durable. Say
+	// so rather than remove it: a retry overwrites it with the same bytes.
+	return err
 }
 
 // mkdirs creates dir and any missing parents below the root, fsyncing

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicedata/sluice/sinks/objstore"
@@ -78,9 +81,78 @@ func TestPutDurableLayout(t *testing.T) {
 	}
 }
 
+// TestPutNeverVisiblyPartial overwrites one key again and again with
+// objects of different sizes and contents while readers read it: every
+// read must be one whole object, never a mix or a prefix (the bytes reach
+// the key by rename, after the write).
+func TestPutNeverVisiblyPartial(t *testing.T) {
+	s, _ := New(t.TempDir())
+	ctx := context.Background()
+	objects := [][]byte{bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 3<<20), bytes.Repeat([]byte("c"), 256<<10)}
+	if err := s.Put(ctx, "k", objects[0]); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	var reads atomic.Int64
+	for range 3 {
+		wg.Go(func() {
+			for !stop.Load() {
+				got, err := s.GetRange(ctx, "k", 0, -1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				reads.Add(1)
+				whole := false
+				for _, o := range objects {
+					whole = whole || bytes.Equal(got, o)
+				}
+				if !whole {
+					errs <- fmt.Errorf("read %d bytes starting %q: not one whole object", len(got), got[:min(len(got), 1)])
+					return
+				}
+			}
+		})
+	}
+	for i := range 60 {
+		if err := s.Put(ctx, "k", objects[i%len(objects)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if reads.Load() == 0 {
+		t.Fatal("no read happened during the puts")
+	}
+}
+
+// BenchmarkPut is one durable Put of a flush-sized object (the produce
+// path waits for it before committing).
+func BenchmarkPut(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			s, _ := New(b.TempDir())
+			data := bytes.Repeat([]byte("x"), size)
+			ctx := context.Background()
+			b.SetBytes(int64(size))
+			for i := 0; b.Loop(); i++ {
+				if err := s.Put(ctx, fmt.Sprintf("intake/2025-01-01/%016x", i), data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // TestPutFailsMidway makes the final rename fail (the key names an
-// existing directory) after the temp file was written and synced: no
-// object may appear and the temp file must be gone.
+// existing directory) after the temp file was written: no object may
+// appear and the temp file must be gone.
 func TestPutFailsMidway(t *testing.T) {
 	root := t.TempDir()
 	s, _ := New(root)
