@@ -78,11 +78,37 @@ var _ kvmeta.KV = (*KV)(nil)
 
 // OpenKV opens the bbolt key-value store in dir (dir/meta.db).
 func OpenKV(dir string) (*KV, error) {
+	return openKV(dir, options())
+}
+
+// options are the bbolt settings. None of them touches durability: every
+// commit still writes its pages, fdatasyncs, writes the meta page and
+// fdatasyncs again before it returns.
+func options() *bolt.Options {
+	return &bolt.Options{
+		Timeout: lockTimeout,
+		// Commits do not write the freelist (fewer pages written and
+		// synced per commit); Open rebuilds it by scanning the file, as
+		// etcd does.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		// Reserve address space (not memory) up front: growing the file
+		// within the mapping needs no remap, and a remap makes the writer
+		// wait for every open read transaction.
+		InitialMmapSize: initialMmapSize,
+	}
+}
+
+// initialMmapSize is the address space mapped at open (1 GiB): only the
+// pages touched count towards the resident set.
+const initialMmapSize = 1 << 30
+
+func openKV(dir string, opts *bolt.Options) (*KV, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("boltmeta: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("boltmeta: open %s: %w", path, err)
 	}

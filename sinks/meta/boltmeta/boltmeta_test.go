@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/meta/kvmeta"
 	"github.com/sluicedata/sluice/sinks/meta/metatest"
 )
 
@@ -137,5 +140,54 @@ func TestOpenURL(t *testing.T) {
 	}
 	if _, err := meta.Open(ctx, "", ""); err == nil {
 		t.Error("Open with neither URL nor data dir succeeded")
+	}
+}
+
+// TestOpenFileOfFreelistSyncingVersion: a meta.db written with bbolt's
+// defaults (the freelist synced on every commit, as before NoFreelistSync)
+// opens with today's options, keeps its data, accepts commits, and opens
+// again; commits are still synced.
+func TestOpenFileOfFreelistSyncingVersion(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, err := openKV(dir, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := kvmeta.New(old)
+	top, err := s.CreateTopic(ctx, "t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := meta.TP{Topic: top.ID, Partition: 0}
+	commit := func(s meta.Store, key string) {
+		t.Helper()
+		res, err := s.Commit(ctx, []meta.ObjectCommit{{Key: key, Size: 10, Batches: []meta.BatchCommit{{TP: tp, Records: 5, Len: 10, ProducerID: -1, ProducerEpoch: -1, BaseSequence: meta.NoSequence}}}})
+		if err != nil || res[0][0].Err != nil {
+			t.Fatalf("Commit %s = %+v, %v", key, res, err)
+		}
+	}
+	commit(s, "a")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for round, key := range []string{"b", "c"} {
+		kv, err := OpenKV(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv.db.NoSync || !kv.db.NoFreelistSync {
+			t.Fatalf("NoSync %v, NoFreelistSync %v: want commits synced, the freelist not", kv.db.NoSync, kv.db.NoFreelistSync)
+		}
+		s := kvmeta.New(kv)
+		commit(s, key)
+		ps, err := s.PartitionState(ctx, tp)
+		if want := int64(5 * (round + 2)); err != nil || ps.HighWatermark != want {
+			t.Fatalf("round %d: PartitionState = %+v, %v; want high watermark %d", round, ps, err, want)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
