@@ -92,6 +92,7 @@ func newServe() *cobra.Command {
 	f.Int64("archive-bytes", def.ArchiveBytes, "archive a partition once its unarchived intake holds this many bytes")
 	f.Duration("archive-age", def.ArchiveAge, "archive a partition once its oldest unarchived intake object is this old")
 	f.Int64("segment-bytes", def.SegmentBytes, "largest archive segment object, in batch bytes")
+	f.Int("archive-shards", def.ArchiveShards, "archive work is split into this many leased shards, shared by the live brokers")
 	f.Duration("vacuum-grace", def.VacuumGrace, "age before an unreferenced object is deleted; commits must land within half of it")
 	f.Duration("retention", def.Retention, "log.retention.ms: default retention.ms of topics (negative: forever)")
 	f.Int64("retention-bytes", def.RetentionBytes, "log.retention.bytes: default retention.bytes of topics (-1: no limit)")

@@ -91,6 +91,9 @@ type Config struct {
 	ArchiveAge   time.Duration `mapstructure:"archive-age"`
 	// SegmentBytes bounds one archive segment object.
 	SegmentBytes int64 `mapstructure:"segment-bytes"`
+	// ArchiveShards splits the archive work into leased shards that the
+	// live brokers share.
+	ArchiveShards int `mapstructure:"archive-shards"`
 	// VacuumGrace is how old an unreferenced object must be before it is
 	// deleted; commits must land within half of it.
 	VacuumGrace time.Duration `mapstructure:"vacuum-grace"`
@@ -167,6 +170,7 @@ func NewConfig() Config {
 		ArchiveBytes:      lifecycle.DefaultArchiveBytes,
 		ArchiveAge:        lifecycle.DefaultArchiveAge,
 		SegmentBytes:      lifecycle.DefaultSegmentBytes,
+		ArchiveShards:     lifecycle.DefaultArchiveShards,
 		VacuumGrace:       lifecycle.DefaultGrace,
 		Retention:         lifecycle.DefaultRetention,
 		RetentionBytes:    -1,
@@ -220,8 +224,8 @@ func (c *Config) Validate() error {
 	if c.NodeID < -1 {
 		errs = append(errs, fmt.Errorf("node-id %d: want -1 (allocated) or an id from 0", c.NodeID))
 	}
-	if c.ArchiveBytes < 0 || c.ArchiveAge < 0 || c.SegmentBytes < 0 || c.VacuumGrace < 0 {
-		errs = append(errs, errors.New("archive-bytes, archive-age, segment-bytes and vacuum-grace must not be negative"))
+	if c.ArchiveBytes < 0 || c.ArchiveAge < 0 || c.SegmentBytes < 0 || c.VacuumGrace < 0 || c.ArchiveShards < 0 {
+		errs = append(errs, errors.New("archive-bytes, archive-age, segment-bytes, archive-shards and vacuum-grace must not be negative"))
 	}
 	if c.Linger < 0 || c.FlushBytes < 0 || c.UploadConcurrency < 0 {
 		errs = append(errs, errors.New("linger, flush-bytes and upload-concurrency must not be negative"))

@@ -18,9 +18,12 @@ func (b *Broker) startLifecycle() error {
 		Meta: b.meta, Objects: b.objects, Fetcher: b.fetch, Holder: b.name, Logger: b.log,
 		Interval:     b.cfg.LifecycleInterval,
 		ArchiveBytes: b.cfg.ArchiveBytes, ArchiveAge: b.cfg.ArchiveAge, SegmentBytes: b.cfg.SegmentBytes,
+		ArchiveShards:    b.cfg.ArchiveShards,
 		Grace:            b.cfg.VacuumGrace,
 		DefaultRetention: b.cfg.Retention, DefaultRetentionBytes: b.cfg.RetentionBytes,
 		Failpoint: b.cfg.Failpoint,
+		// The live brokers this broker knows of share the archive work.
+		Brokers: func() int { return len(b.reg.cluster()) },
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,12 @@ type Config struct {
 	// SegmentBytes bounds the batch bytes of one segment object (default
 	// 64 MiB); an archive writes as many segments as it needs.
 	SegmentBytes int64
+	// ArchiveShards splits archive and retention into this many jobs,
+	// each under its own lease (default 16; shards.go).
+	ArchiveShards int
+	// Brokers reports how many brokers share the work (nil: 1); each
+	// takes about ArchiveShards/Brokers shards.
+	Brokers func() int
 
 	// Grace is how old an object no entry refers to must be before the
 	// vacuum deletes it (default 1 h). Commits must land within half of
@@ -59,12 +65,13 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultInterval     = 30 * time.Second
-	DefaultArchiveBytes = 64 << 20
-	DefaultArchiveAge   = 10 * time.Minute
-	DefaultSegmentBytes = 64 << 20
-	DefaultGrace        = time.Hour
-	DefaultRetention    = 7 * 24 * time.Hour
+	DefaultInterval      = 30 * time.Second
+	DefaultArchiveBytes  = 64 << 20
+	DefaultArchiveAge    = 10 * time.Minute
+	DefaultSegmentBytes  = 64 << 20
+	DefaultArchiveShards = 16
+	DefaultGrace         = time.Hour
+	DefaultRetention     = 7 * 24 * time.Hour
 )
 
 // Lease names.
@@ -101,6 +108,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SegmentBytes <= 0 {
 		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.ArchiveShards <= 0 {
+		c.ArchiveShards = DefaultArchiveShards
 	}
 	if c.Grace <= 0 {
 		c.Grace = DefaultGrace
@@ -144,8 +154,9 @@ type Worker struct {
 		passes, archives, archivedBytes, segments, conflicts, retention, prunes, deleted, deletedBytes, errors atomic.Int64
 	}
 
-	runMu      sync.Mutex // one pass at a time
-	lastVacuum time.Time  // guarded by runMu
+	runMu      sync.Mutex   // one pass at a time
+	lastVacuum time.Time    // guarded by runMu
+	held       map[int]bool // archive shards leased; guarded by runMu
 	stop       chan struct{}
 	done       chan struct{}
 	startOnce  sync.Once
@@ -164,6 +175,7 @@ func New(cfg Config) (*Worker, error) {
 		catalogs: fetch.NewCache[*catalogRef](16 << 20),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		held:     map[int]bool{},
 	}, nil
 }
 
@@ -217,24 +229,25 @@ func (w *Worker) Close() {
 		<-w.done
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, l := range []string{leaseArchive, leaseVacuum} {
-			_ = w.cfg.Meta.Lifecycle().ReleaseLease(ctx, l, w.cfg.Holder)
-		}
+		w.runMu.Lock()
+		defer w.runMu.Unlock()
+		w.releaseShards(ctx)
+		_ = w.cfg.Meta.Lifecycle().ReleaseLease(ctx, leaseVacuum, w.cfg.Holder)
 	})
 }
 
-// RunOnce runs one pass: retention and archive under the archive lease,
-// then the vacuum under its own. A job whose lease another broker holds is
-// skipped.
+// RunOnce runs one pass: retention and archive of the partitions of the
+// archive shards this broker leases, then the vacuum under its own lease.
+// Work whose lease another broker holds is skipped.
 func (w *Worker) RunOnce(ctx context.Context) error {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
 	w.stats.passes.Add(1)
 	var errs []error
-	if ok, err := w.lease(ctx, leaseArchive); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		errs = append(errs, w.archivePass(ctx))
+	held, err := w.claimShards(ctx)
+	errs = append(errs, err)
+	if len(held) > 0 {
+		errs = append(errs, w.archivePass(ctx, held))
 	}
 	// The sweep lists the whole bucket; nothing it could delete ages
 	// faster than the grace period, so a quarter of it is often enough.
@@ -249,7 +262,7 @@ func (w *Worker) RunOnce(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	err := errors.Join(errs...)
+	err = errors.Join(errs...)
 	if err != nil {
 		w.stats.errors.Add(1)
 	}
@@ -272,7 +285,7 @@ func (w *Worker) failpoint(name string) {
 
 // archivePass applies retention, then archives, partition by partition.
 // One partition's failure is logged and counted; the pass goes on.
-func (w *Worker) archivePass(ctx context.Context) error {
+func (w *Worker) archivePass(ctx context.Context, shards map[int]bool) error {
 	topics, err := w.cfg.Meta.Topics(ctx)
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
@@ -286,6 +299,9 @@ func (w *Worker) archivePass(ctx context.Context) error {
 				return err
 			}
 			tp := meta.TP{Topic: t.ID, Partition: p}
+			if !shards[shardOf(tp, w.cfg.ArchiveShards)] {
+				continue
+			}
 			if err := w.applyRetention(ctx, tp, retMs, retBytes); err != nil {
 				failed++
 				first = cmpErr(first, fmt.Errorf("retention of %s/%d: %w", t.Name, p, err))
