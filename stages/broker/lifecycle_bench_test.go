@@ -33,6 +33,7 @@ func BenchmarkCatchUpArchiveVsIntake(b *testing.B) {
 		shared(c)
 		c.LifecycleInterval = time.Hour // passes only when asked
 		c.ArchiveBytes = 1              // a pass archives everything
+		c.ArchiveShards = 1             // all of it, whoever else is registered
 		c.SegmentBytes = 64 << 20
 	})
 	createTopic(b, producer.Addr(), topic, parts, nil)
