@@ -212,6 +212,24 @@ func TestArchiveManyTimes(t *testing.T) {
 	if int64(len(archive)-cats) > st.Segments+int64(parts) {
 		t.Fatalf("%d segments left, more than written (%d)", len(archive)-cats, st.Segments)
 	}
+	// Small segments were merged: per partition at most one segment is
+	// under half of SegmentBytes, so the count is bounded by the bytes.
+	if st.Merges == 0 {
+		t.Fatal("no small segment was merged")
+	}
+	var segBytes int64
+	for _, k := range archive {
+		if strings.HasSuffix(k, ".seg") {
+			data, err := b.Objects().GetRange(context.Background(), k, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			segBytes += int64(len(data))
+		}
+	}
+	if maxSegs := segBytes/(48<<10) + parts; int64(len(archive)-cats) > maxSegs {
+		t.Fatalf("%d segments for %d bytes: small segments not merged (want at most %d)", len(archive)-cats, segBytes, maxSegs)
+	}
 	recs := checkAll(t, b.Addr(), topic, want)
 
 	// A broker with empty caches reads it all from the archive, and finds

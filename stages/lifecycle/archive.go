@@ -84,6 +84,15 @@ func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
 	if arch == nil {
 		from = max(from, st.LogStart)
 	}
+	merged := false
+	// A small last segment (an archive by age) is rewritten together
+	// with the new batches, so a catalog holds at most one segment under
+	// half of SegmentBytes: catch-up reads stay large.
+	if n := len(segs); n > 0 && segs[n-1].Bytes() < w.cfg.SegmentBytes/2 {
+		from = max(segs[n-1].BaseOffset, arch.BaseOffset)
+		segs = segs[:n-1]
+		merged = true
+	}
 	to := intake[len(intake)-1].LastOffset
 	written, err := w.writeSegments(ctx, tp, from, to)
 	// On any failure after uploads, the new objects are orphans: delete
@@ -101,7 +110,7 @@ func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
 
 	repl := meta.IndexEntry{
 		TP:         tp,
-		BaseOffset: written[0].BaseOffset,
+		BaseOffset: written[0].BaseOffset, // when first archived
 		LastOffset: to,
 		Kind:       meta.EntryArchive,
 	}
@@ -154,6 +163,9 @@ func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
 		bytes += s.Bytes()
 	}
 	w.stats.archives.Add(1)
+	if merged {
+		w.stats.merges.Add(1)
+	}
 	w.stats.segments.Add(int64(len(written) - 1))
 	w.stats.archivedBytes.Add(bytes)
 	w.log.Debug("archived", "topic_id", fmt.Sprintf("%x", tp.Topic), "partition", tp.Partition,

@@ -135,6 +135,7 @@ type Stats struct {
 	Archives         int64 // partitions archived
 	ArchivedBytes    int64 // batch bytes copied into segments
 	Segments         int64 // segment objects written
+	Merges           int64 // small last segments rewritten with new batches
 	Conflicts        int64 // archives lost to a concurrent change
 	RetentionAdvance int64 // log start advances by retention
 	CatalogPrunes    int64 // catalogs rewritten without expired segments
@@ -151,7 +152,7 @@ type Worker struct {
 	catalogs *fetch.Cache[*catalogRef] // decoded catalogs by key
 
 	stats struct {
-		passes, archives, archivedBytes, segments, conflicts, retention, prunes, deleted, deletedBytes, errors atomic.Int64
+		passes, archives, archivedBytes, segments, merges, conflicts, retention, prunes, deleted, deletedBytes, errors atomic.Int64
 	}
 
 	runMu      sync.Mutex   // one pass at a time
@@ -184,7 +185,7 @@ func (w *Worker) Stats() Stats {
 	s := &w.stats
 	return Stats{
 		Passes: s.passes.Load(), Archives: s.archives.Load(), ArchivedBytes: s.archivedBytes.Load(),
-		Segments: s.segments.Load(), Conflicts: s.conflicts.Load(), RetentionAdvance: s.retention.Load(),
+		Segments: s.segments.Load(), Merges: s.merges.Load(), Conflicts: s.conflicts.Load(), RetentionAdvance: s.retention.Load(),
 		CatalogPrunes: s.prunes.Load(), Deleted: s.deleted.Load(), DeletedBytes: s.deletedBytes.Load(), Errors: s.errors.Load(),
 	}
 }
