@@ -169,6 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version, Groups: b.groups,
 		Tracer: b.tel.Tracer(), Meter: b.tel.Meter(),
 		Cluster: reg.cluster, Balance: cfg.Balance,
+		TopicDefaults: topicDefaults(cfg),
 	})
 	if err != nil {
 		reg.close()

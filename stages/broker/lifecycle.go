@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/sluicedata/sluice/stages/lifecycle"
 )
@@ -52,4 +53,20 @@ func (b *Broker) LifecycleStats() lifecycle.Stats {
 		return lifecycle.Stats{}
 	}
 	return b.life.Stats()
+}
+
+// topicDefaults are the topic config defaults the broker's retention
+// settings give, as clients see them in DescribeConfigs and CreateTopics.
+func topicDefaults(cfg Config) map[string]string {
+	d := map[string]string{}
+	switch {
+	case cfg.Retention < 0:
+		d["retention.ms"] = "-1"
+	case cfg.Retention > 0:
+		d["retention.ms"] = strconv.FormatInt(cfg.Retention.Milliseconds(), 10)
+	}
+	if cfg.RetentionBytes != 0 {
+		d["retention.bytes"] = strconv.FormatInt(max(cfg.RetentionBytes, -1), 10)
+	}
+	return d
 }

@@ -568,3 +568,41 @@ func waitBrokers(t *testing.T, addr string, n int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// The broker's --retention is the default retention.ms clients see, for
+// topics and for the broker (log.retention.ms).
+func TestRetentionDefaultDescribed(t *testing.T) {
+	b := startBroker(t, func(c *broker.Config) { c.Retention, c.RetentionBytes = time.Hour, 1 << 30 })
+	createTopic(t, b.Addr(), "described", 1, nil)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	ctx := context.Background()
+	rcs, err := adm.DescribeTopicConfigs(ctx, "described")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"retention.ms": "3600000", "retention.bytes": "1073741824"}
+	for _, c := range rcs[0].Configs {
+		if w, ok := want[c.Key]; ok {
+			if c.MaybeValue() != w || c.Source != kmsg.ConfigSourceDefaultConfig {
+				t.Fatalf("topic %s = %q (%v), want default %s", c.Key, c.MaybeValue(), c.Source, w)
+			}
+			delete(want, c.Key)
+		}
+	}
+	if len(want) != 0 {
+		t.Fatalf("not described: %v", want)
+	}
+	bcs, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range bcs[0].Configs {
+		if c.Key == "log.retention.ms" {
+			found = c.MaybeValue() == "3600000"
+		}
+	}
+	if !found {
+		t.Fatal("broker log.retention.ms is not 3600000")
+	}
+}

@@ -174,7 +174,7 @@ func (s *Server) createTopic(r *Request, req *kmsg.CreateTopicsRequest, rt kmsg.
 	for _, cname := range sortedTopicConfigNames() {
 		v, set := t.Configs[cname]
 		if !set {
-			v = topicConfigs[cname].def
+			v = s.topicDefault(cname)
 		}
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name = cname

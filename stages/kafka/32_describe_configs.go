@@ -147,11 +147,11 @@ func configSynonym(name string, value *string, source kmsg.ConfigSource) kmsg.De
 }
 
 // topicDescribedConfigs lists a topic's configs by name.
-func topicDescribedConfigs(t meta.Topic) []describedConfig {
+func (s *Server) topicDescribedConfigs(t meta.Topic) []describedConfig {
 	names := sortedTopicConfigNames()
 	out := make([]describedConfig, 0, len(names))
 	for _, name := range names {
-		def := topicConfigs[name].def
+		def := s.topicDefault(name)
 		dc := describedConfig{name: name, value: &def, source: kmsg.ConfigSourceDefaultConfig, typ: topicConfigType(name), doc: topicConfigDocumentation(name)}
 		if v, ok := t.Configs[name]; ok {
 			dc.value, dc.source = &v, kmsg.ConfigSourceDynamicTopicConfig
@@ -176,6 +176,10 @@ func (s *Server) brokerDescribedConfigs() []describedConfig {
 	if s.cfg.Rack != "" {
 		rack = str(s.cfg.Rack)
 	}
+	var retentionMs *string // unset unless --retention differs from Kafka's
+	if v, ok := s.cfg.TopicDefaults["retention.ms"]; ok && v != topicConfigs["retention.ms"].def {
+		retentionMs = str(v)
+	}
 	listener := "PLAINTEXT://" + net.JoinHostPort(s.cfg.AdvertisedHost, strconv.Itoa(int(s.cfg.AdvertisedPort)))
 	type bc struct {
 		name       string
@@ -193,10 +197,10 @@ func (s *Server) brokerDescribedConfigs() []describedConfig {
 		{"delete.topic.enable", str("true"), str("true"), kmsg.ConfigTypeBoolean, "topics can be deleted"},
 		{"log.cleanup.policy", str("delete"), str("delete"), kmsg.ConfigTypeList, "default cleanup policy of topics; compaction is not supported"},
 		{"log.message.timestamp.type", str("CreateTime"), str("CreateTime"), kmsg.ConfigTypeString, "default timestamp type of topics"},
-		{"log.retention.bytes", str("-1"), str("-1"), kmsg.ConfigTypeLong, "default retention.bytes of topics"},
+		{"log.retention.bytes", str(s.topicDefault("retention.bytes")), str("-1"), kmsg.ConfigTypeLong, "default retention.bytes of topics"},
 		{"log.retention.hours", str("168"), str("168"), kmsg.ConfigTypeInt, "default retention of topics, in hours"},
 		{"log.retention.minutes", nil, nil, kmsg.ConfigTypeInt, "default retention of topics, in minutes (unset: log.retention.hours)"},
-		{"log.retention.ms", nil, nil, kmsg.ConfigTypeLong, "default retention of topics, in milliseconds (unset: log.retention.minutes)"},
+		{"log.retention.ms", retentionMs, nil, kmsg.ConfigTypeLong, "default retention of topics, in milliseconds (unset: log.retention.minutes)"},
 		{"log.segment.bytes", str("1073741824"), str("1073741824"), kmsg.ConfigTypeInt, "default segment.bytes of topics (not applied: Sluice has no segments)"},
 		{"message.max.bytes", str("1048588"), str("1048588"), kmsg.ConfigTypeInt, "default max.message.bytes of topics"},
 		{"min.insync.replicas", str("1"), str("1"), kmsg.ConfigTypeInt, "default min.insync.replicas of topics"},
@@ -260,7 +264,7 @@ func handleDescribeConfigs(s *Server, r *Request) error {
 				fail(errorCode(err), err.Error())
 				break
 			}
-			configs = topicDescribedConfigs(t)
+			configs = s.topicDescribedConfigs(t)
 		case kmsg.ConfigResourceTypeBroker:
 			if err := s.checkBrokerResource(rr.ResourceName); err != nil {
 				fail(kerr.InvalidRequest.Code, err.Error())

@@ -61,6 +61,10 @@ type Config struct {
 	// telemetry.go); nil turns that off.
 	Tracer trace.Tracer
 	Meter  metric.Meter
+	// TopicDefaults overrides the defaults of topic configs (the broker's
+	// log.* settings, e.g. "retention.ms" from --retention); answers
+	// report them as the defaults.
+	TopicDefaults map[string]string
 }
 
 // Server serves the Kafka protocol.

@@ -141,6 +141,14 @@ func validTopicName(name string) error {
 	return nil
 }
 
+// topicDefault is a topic config's default on this broker.
+func (s *Server) topicDefault(name string) string {
+	if v, ok := s.cfg.TopicDefaults[name]; ok {
+		return v
+	}
+	return topicConfigs[name].def
+}
+
 // topicConfigValue is a topic's effective value for a config.
 func topicConfigValue(t meta.Topic, name string) string {
 	if v, ok := t.Configs[name]; ok {
