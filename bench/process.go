@@ -251,7 +251,7 @@ func startSluiceProcess(dir string, o TargetOptions) (t *Target, err error) {
 	t.Notes = append(t.Notes, fmt.Sprintf("broker in its own process (sluice serve, pid %d, admin %s): CPU, RSS and store counters are the broker's alone", t.PID, adminAddr))
 	t.stop = stop
 	if sink != nil {
-		t.Spans = sink.Collector()
+		t.Spans, t.otlp = sink.Collector(), sink
 		t.Notes = append(t.Notes, fmt.Sprintf("tracing on, sample ratio %v, spans exported over OTLP/HTTP (batched) to a collector in the benchmark process", o.TraceRatio))
 		t.stop = func() {
 			stop()

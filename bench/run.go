@@ -79,6 +79,10 @@ func RunTarget(ctx context.Context, t *Target, w Workload, rc RunConfig) (Result
 	}
 	res.Target = t.Name
 	res.Notes = append(res.Notes, t.Notes...)
+	if s := t.otlp; s != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("OTLP sink: %d spans received in %d exports (%d KiB) since the broker started",
+			s.Spans.Load(), s.Requests.Load(), s.Bytes.Load()>>10))
+	}
 	res.Notes = append(res.Notes, notes...)
 	if rc.Breakdown {
 		switch {

@@ -340,8 +340,29 @@ func TracingGoal(runs []Result) Goal {
 		g.Measured = fmt.Sprintf("median %.1f%% over %d pairs (each: %s; off median %.1f MB/s, on %.1f)",
 			100*med, len(pairs), percents(losses), median(offs), median(ons))
 	}
+	if off, on := tracingCPUPerGB(runs); off > 0 && on > 0 {
+		g.Measured += fmt.Sprintf("; CPU s/GB median off %.2f, on %.2f", off, on)
+	}
 	g.Status = status(med < 0.05)
 	return g
+}
+
+// tracingCPUPerGB is the median over (g)'s runs of CPU seconds per GB
+// acknowledged, tracing off and on (0 when not measured).
+func tracingCPUPerGB(runs []Result) (off, on float64) {
+	var offs, ons []float64
+	for _, r := range runs {
+		if r.Workload.Name != "g-tracing" || r.Errors > 0 || r.Resources == nil || r.Bytes <= 0 {
+			continue
+		}
+		v := r.Resources.CPUSeconds / (float64(r.Bytes) / 1e9)
+		if strings.HasPrefix(r.Target, "sluice-traced") {
+			ons = append(ons, v)
+		} else if isSluiceRun(r.Target) {
+			offs = append(offs, v)
+		}
+	}
+	return median(offs), median(ons)
 }
 
 // TracingPairs returns, in run order, the MB/s of each pair of (g) runs:

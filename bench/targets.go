@@ -79,6 +79,7 @@ type Target struct {
 	// Notes describe how the target was set up.
 	Notes []string
 	stop  func()
+	otlp  *OTLPSink // receives the spans of a broker in another process
 }
 
 // Stop stops an in-process target; it does nothing for an external one.

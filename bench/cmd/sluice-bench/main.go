@@ -135,10 +135,16 @@ func run() error {
 
 	var rep *bench.Report
 	var err error
-	if *suite != "" {
-		if *out == "" {
-			*out = "sluice-bench-report"
+	if *suite != "" && *out == "" {
+		*out = "sluice-bench-report"
+	}
+	if *out != "" {
+		// Profiles are saved beside the report during the runs.
+		if err := os.MkdirAll(outDir(*out), 0o755); err != nil {
+			return err
 		}
+	}
+	if *suite != "" {
 		rep, err = runSuite(ctx, *suite, set, w, parent, progress, *breakdown, outDir(*out), *suiteSl, *pairs)
 	} else {
 		names := *target
