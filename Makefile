@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 20m
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race deps fuzz bench bench-smoke bench-deps vet fmt clean serve
+.PHONY: all build test test-race deps fuzz bench bench-smoke bench-tracing bench-deps vet fmt clean serve
 
 all: build
 
@@ -63,15 +63,23 @@ fuzz:
 
 # bench runs the sluice vs kfake suite (same franz-go load, one run each:
 # unthrottled produce, zstd, 5k records/s latency, a catch-up read of
-# CATCHUP, 1,000 partitions, 200 producers, tracing at 1%), prints the
-# tables, ratios and goals, and writes BENCHOUT.json and BENCHOUT.html;
-# then the micro-benchmarks.
+# CATCHUP, 1,000 partitions, 200 producers; then tracing off vs 1% in three
+# alternating pairs), prints the tables, ratios and goals, and writes
+# BENCHOUT.json and BENCHOUT.html; then the micro-benchmarks. kfake runs in
+# the benchmark's process, sluice as a `sluice serve` child process (built
+# once from ./cmd/sluice), so its CPU, RSS and counters are its own.
 BENCHTIME ?= 20s
 CATCHUP   ?= 1GiB
 BENCHOUT  ?= bench-report
 bench:
 	$(GO) run ./bench/cmd/sluice-bench --suite compare --duration $(BENCHTIME) --catch-up-bytes $(CATCHUP) --out $(BENCHOUT)
 	$(GO) test ./codec ./pipeline ./stages/... -run '^$$' -bench . -benchtime 200ms
+
+# bench-tracing measures what tracing at 1% costs: workload (g) alone,
+# tracing off then on, TRACEPAIRS times, judged on the median pair.
+TRACEPAIRS ?= 5
+bench-tracing:
+	$(GO) run ./bench/cmd/sluice-bench --suite tracing --pairs $(TRACEPAIRS) --duration $(BENCHTIME) --out $(BENCHOUT)-tracing
 
 # bench-smoke runs the same suite for about a second per workload, so the
 # harness and its command never rot (part of make test).

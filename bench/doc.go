@@ -2,10 +2,12 @@
 //
 // It drives the same franz-go (kgo) producer workload against any Kafka
 // compatible bootstrap address and reports acknowledged throughput and
-// produce-ack latency. The in-process targets (see [StartTarget]) let one
-// process compare Sluice with franz-go's in-memory fake cluster (kfake) on
-// the same machine in the same run; cmd/sluice-bench is the command line
-// front end (`make bench`).
+// produce-ack latency. The targets it starts itself (see
+// [StartTargetWith]) let one run compare Sluice with franz-go's in-memory
+// fake cluster (kfake) on the same machine: kfake and Sluice in process,
+// or Sluice as a `sluice serve` child process ([ProcessTarget]), whose CPU,
+// peak RSS and store counters (GET /debug/stats) are then the broker's
+// alone; cmd/sluice-bench is the command line front end (`make bench`).
 //
 // Method, in brief (details on [Workload] and [Result]):
 //
