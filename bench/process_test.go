@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,9 +105,9 @@ func TestTracingGoal(t *testing.T) {
 		return Result{Target: target, Workload: Workload{Name: "g-tracing"}, MBPerSec: mbps}
 	}
 	runs := []Result{
-		run("sluice #1", 100), run("sluice-traced #1", 90), // 10%
-		run("sluice #2", 100), run("sluice-traced #2", 102), // -2%
-		run("sluice #3", 100), run("sluice-traced #3", 97), // 3%
+		run("sluice-process #1", 100), run("sluice-process-traced #1", 90), // 10%
+		run("sluice-process #2", 100), run("sluice-process-traced #2", 102), // -2%
+		run("sluice-process #3", 100), run("sluice-process-traced #3", 97), // 3%
 	}
 	pairs := TracingPairs(runs)
 	if len(pairs) != 3 || pairs[1] != [2]float64{100, 102} {
@@ -116,7 +117,7 @@ func TestTracingGoal(t *testing.T) {
 	if g.Status != "pass" || !strings.HasPrefix(g.Measured, "median 3.0% over 3 pairs") {
 		t.Errorf("goal %+v: want pass on the median 3%%", g)
 	}
-	runs[3].MBPerSec = 90 // now 10%, -... : losses 10%, 10%, 3%
+	runs[3].MBPerSec = 90 // losses now 10%, 10%, 3%
 	if g := TracingGoal(runs); g.Status != "fail" || !strings.HasPrefix(g.Measured, "median 10.0%") {
 		t.Errorf("goal %+v: want fail on the median 10%%", g)
 	}
@@ -125,30 +126,63 @@ func TestTracingGoal(t *testing.T) {
 	if p := TracingPairs(runs); len(p) != 2 {
 		t.Errorf("pairs with a failed run: %v, want 2", p)
 	}
+	// In-process names pair the same way.
+	in := []Result{run("sluice", 200), run("sluice-traced", 180)}
+	if p := TracingPairs(in); len(p) != 1 || p[0] != [2]float64{200, 180} {
+		t.Errorf("in-process pairs %v", p)
+	}
 	if g := TracingGoal(nil); g.Status != "n/a" {
 		t.Errorf("no runs: %+v", g)
 	}
 }
 
-func TestRSSGoalUsesRunPeak(t *testing.T) {
+func rssGoal(t *testing.T, runs []Result) Goal {
+	t.Helper()
+	for _, g := range Goals(runs) {
+		if strings.HasPrefix(g.Name, "peak RSS") {
+			return g
+		}
+	}
+	t.Fatal("no RSS goal")
+	return Goal{}
+}
+
+func TestRSSGoal(t *testing.T) {
+	alone := "broker process alone (pid 1, started for this run)"
 	runs := []Result{
-		{Target: "sluice", Workload: Workload{Name: "a-produce"}, Resources: &Resources{Scope: "broker process alone", PeakRSSBytes: 300 << 20, RunPeakRSSBytes: 400 << 20}},
-		{Target: "sluice", Workload: Workload{Name: "d-catch-up"}, Resources: &Resources{Scope: "broker process alone", PeakRSSBytes: 200 << 20, RunPeakRSSBytes: 1100 << 20}},
+		{Target: ProcessTarget, Workload: Workload{Name: "a-produce"}, Resources: &Resources{Scope: alone, PeakRSSBytes: 300 << 20, RunPeakRSSBytes: 400 << 20}},
+		{Target: ProcessTarget, Workload: Workload{Name: "d-catch-up"}, Resources: &Resources{Scope: alone, PeakRSSBytes: 200 << 20, RunPeakRSSBytes: 1100 << 20}},
+		// Whole-process figures do not count once the broker's own exist.
+		{Target: "sluice", Workload: Workload{Name: "f-200-producers"}, Resources: &Resources{Scope: inProcessScope, PeakRSSBytes: 2900 << 20}},
 		{Target: "kfake", Workload: Workload{Name: "d-catch-up"}, Resources: &Resources{Scope: inProcessScope, PeakRSSBytes: 3000 << 20}},
 	}
-	var g Goal
-	for _, x := range Goals(runs) {
-		if strings.HasPrefix(x.Name, "peak RSS") {
-			g = x
-		}
-	}
-	if g.Status != "fail" || !strings.Contains(g.Measured, "1100 MiB (d-catch-up, whole run)") || !strings.Contains(g.Limit, "broker process alone") {
-		t.Errorf("goal %+v: want a fail on d's whole-run peak, kfake ignored", g)
+	if g := rssGoal(t, runs); g.Status != "fail" || !strings.Contains(g.Measured, "1100 MiB (d-catch-up, whole run)") || !strings.Contains(g.Limit, "broker process alone") {
+		t.Errorf("goal %+v: want a fail on d's whole-run peak, in-process runs ignored", g)
 	}
 	runs[1].Resources.RunPeakRSSBytes = 250 << 20
-	for _, x := range Goals(runs) {
-		if strings.HasPrefix(x.Name, "peak RSS") && (x.Status != "pass" || !strings.Contains(x.Measured, "400 MiB (a-produce")) {
-			t.Errorf("goal %+v: want a pass at 400 MiB", x)
-		}
+	if g := rssGoal(t, runs); g.Status != "pass" || !strings.Contains(g.Measured, "400 MiB (a-produce") {
+		t.Errorf("goal %+v: want a pass at 400 MiB", g)
+	}
+	// Without process runs the in-process sluice's whole process counts.
+	if g := rssGoal(t, runs[2:]); g.Status != "fail" || !strings.Contains(g.Measured, "2900 MiB (f-200-producers, window)") || !strings.Contains(g.Limit, "whole benchmark process") {
+		t.Errorf("goal %+v: want the in-process figure, labelled so", g)
+	}
+}
+
+func TestSuiteTargets(t *testing.T) {
+	cases := CompareSuite(SmokeScale)
+	a, g := cases[0], cases[len(cases)-1]
+	if got := (SuiteConfig{}).targets(a); !slices.Equal(got, []string{"kfake", "sluice", ProcessTarget}) {
+		t.Errorf("targets of (a): %v", got)
+	}
+	if got := (SuiteConfig{}).targets(g); !slices.Equal(got, []string{ProcessTarget, ProcessTarget + "-traced"}) {
+		t.Errorf("targets of (g): %v", got)
+	}
+	in := SuiteConfig{InProcessOnly: true}
+	if got := in.targets(a); !slices.Equal(got, []string{"kfake", "sluice"}) {
+		t.Errorf("in process only, targets of (a): %v", got)
+	}
+	if got := in.targets(g); !slices.Equal(got, []string{"sluice", "sluice-traced"}) {
+		t.Errorf("in process only, targets of (g): %v", got)
 	}
 }

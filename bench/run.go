@@ -80,7 +80,7 @@ func RunTarget(ctx context.Context, t *Target, w Workload, rc RunConfig) (Result
 	res.Target = t.Name
 	res.Notes = append(res.Notes, t.Notes...)
 	if s := t.otlp; s != nil {
-		res.Notes = append(res.Notes, fmt.Sprintf("OTLP sink: %d spans received in %d exports (%d KiB) since the broker started",
+		res.Notes = append(res.Notes, fmt.Sprintf("OTLP sink: %d spans received in %d exports (%d KiB) by the end of the run (the exporter sends every 5 s)",
 			s.Spans.Load(), s.Requests.Load(), s.Bytes.Load()>>10))
 	}
 	res.Notes = append(res.Notes, notes...)

@@ -29,7 +29,7 @@ type SuiteScale struct {
 }
 
 // FullScale is `make bench`: 20s windows and a 1 GiB catch-up.
-var FullScale = SuiteScale{Duration: 20 * time.Second, Warmup: 3 * time.Second, CatchUpBytes: 1 << 30, TracingPairs: 3}
+var FullScale = SuiteScale{Duration: 20 * time.Second, Warmup: 3 * time.Second, CatchUpBytes: 1 << 30, TracingPairs: 5}
 
 // SmokeScale is `make bench-smoke`: every workload for about a second.
 // Workloads (e) and (f) get 100 partitions and 20 producers: the full
@@ -39,29 +39,38 @@ var SmokeScale = SuiteScale{Duration: 700 * time.Millisecond, Warmup: 200 * time
 // SuiteCase is one workload of the suite and the targets it runs on.
 type SuiteCase struct {
 	Workload Workload
-	// Targets are run in order; each is "sluice", "kfake" or
-	// "sluice-traced" (sluice with tracing at 1% into a collector).
+	// Targets are run in order; each is "kfake", "sluice" (in process),
+	// ProcessTarget ("sluice-process"), or one of the two sluices with
+	// "-traced" appended (tracing at TracedRatio).
 	Targets []string
 	// Repeat runs the targets in order that many times (0: once), so
 	// that alternating runs can be compared pair by pair; the results are
-	// then labelled "sluice #1", "sluice-traced #1", "sluice #2"...
+	// then labelled "sluice-process #1", "sluice-process-traced #1"...
 	Repeat int
 }
 
-// TracedRatio is the sample ratio of the "sluice-traced" target.
+// TracedRatio is the sample ratio of the "-traced" targets.
 const TracedRatio = 0.01
+
+// tracedSuffix marks a suite target with tracing on at TracedRatio.
+const tracedSuffix = "-traced"
 
 // CompareSuite is the sluice vs kfake suite: (a) unthrottled produce of 1
 // KiB JSON records to 8 partitions, acks=all; (b) the same with zstd; (c)
 // a fixed 5k records/s with a consumer, for latency; (d) a catch-up read
 // of a backlog; (e) 1,000 partitions; (f) 200 producer connections; and
-// (g) workload (a) on sluice with tracing off and at 1% (spans to an
-// in-process collector).
+// (g) workload (a) on sluice with tracing off and at 1%.
+//
+// (a) to (f) run on kfake and sluice in this process (the ratios compare
+// them, as both share the process with the load generator), then on
+// sluice as a child process (ProcessTarget: the broker's own CPU, RSS and
+// store counters). (g) runs on the child process, its spans exported over
+// OTLP as in production.
 func CompareSuite(s SuiteScale) []SuiteCase {
 	base := DefaultWorkload()
 	base.Duration, base.Warmup = s.Duration, s.Warmup
 	base.PayloadKind = PayloadJSON
-	both := []string{"kfake", "sluice"}
+	both := []string{"kfake", "sluice", ProcessTarget}
 
 	a := base
 	a.Name = "a-produce"
@@ -92,7 +101,7 @@ func TracingCase(s SuiteScale) SuiteCase {
 	g.Duration, g.Warmup = s.Duration, s.Warmup
 	g.PayloadKind = PayloadJSON
 	g.Name = "g-tracing"
-	return SuiteCase{Workload: g, Targets: []string{"sluice", "sluice-traced"}, Repeat: s.TracingPairs}
+	return SuiteCase{Workload: g, Targets: []string{ProcessTarget, ProcessTarget + tracedSuffix}, Repeat: s.TracingPairs}
 }
 
 // SuiteConfig runs a suite.
@@ -106,11 +115,11 @@ type SuiteConfig struct {
 	// OutDir.
 	Breakdown bool
 	OutDir    string
-	// Sluice is how "sluice" runs: ProcessTarget (the default: `sluice
-	// serve` as a child process, so CPU, RSS and store counters are the
-	// broker's alone) or "sluice" (in this process, beside the load
-	// generator; its CPU profile goes in the breakdown).
-	Sluice string
+	// InProcessOnly skips the ProcessTarget runs of cases that also run
+	// sluice in process, and runs the others' ProcessTarget targets in
+	// process instead: faster, but resource figures are then the whole
+	// benchmark process's.
+	InProcessOnly bool
 	// Configure, if set, is applied to every in-process sluice's config.
 	Configure func(*broker.Config)
 	// SkipGoals leaves the goal verdicts out of the printed tables (the
@@ -127,7 +136,7 @@ func RunSuite(ctx context.Context, sc SuiteConfig) (*Report, error) {
 	for _, c := range sc.Cases {
 		var results []Result
 		for i := range max(c.Repeat, 1) {
-			for _, name := range c.Targets {
+			for _, name := range sc.targets(c) {
 				label := name
 				if c.Repeat > 1 {
 					label = fmt.Sprintf("%s #%d", name, i+1)
@@ -179,27 +188,43 @@ func RunSuite(ctx context.Context, sc SuiteConfig) (*Report, error) {
 	return rep, ctx.Err()
 }
 
+// targets are the targets a case runs on under sc.
+func (sc SuiteConfig) targets(c SuiteCase) []string {
+	if !sc.InProcessOnly {
+		return c.Targets
+	}
+	var out []string
+	for _, n := range c.Targets {
+		base, traced := strings.CutSuffix(n, tracedSuffix)
+		if base != ProcessTarget {
+			out = append(out, n)
+		} else if !slices.Contains(c.Targets, "sluice") {
+			if traced {
+				out = append(out, "sluice"+tracedSuffix)
+			} else {
+				out = append(out, "sluice")
+			}
+		}
+	}
+	return out
+}
+
 func runSuiteTarget(ctx context.Context, sc SuiteConfig, name string, w Workload) (Result, error) {
 	dir, err := os.MkdirTemp(sc.DataDir, fileSafe(name+"-"+w.Name)+"-")
 	if err != nil {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	sluice := sc.Sluice
-	if sluice == "" {
-		sluice = ProcessTarget
-	}
 	o := TargetOptions{Partitions: w.Partitions}
-	if sluice == "sluice" {
+	kind, traced := strings.CutSuffix(name, tracedSuffix)
+	switch {
+	case kind == "sluice":
 		o.Configure = sc.Configure
-	}
-	kind := name
-	switch name {
-	case "sluice-traced":
-		kind, o.Tracing, o.TraceRatio = sluice, true, TracedRatio
-	case "sluice":
 		// The breakdown needs spans from every request.
-		kind, o.Tracing, o.TraceRatio = sluice, sc.Breakdown, 1
+		o.Tracing, o.TraceRatio = sc.Breakdown, 1
+	}
+	if traced {
+		o.Tracing, o.TraceRatio = true, TracedRatio
 	}
 	t, err := StartTargetWith(kind, dir, o)
 	if err != nil {
@@ -207,10 +232,12 @@ func runSuiteTarget(ctx context.Context, sc SuiteConfig, name string, w Workload
 	}
 	defer t.Stop()
 	t.Name = name
-	if name == "sluice-traced" && t.InProcess {
+	if traced && t.InProcess {
 		t.Notes = append(t.Notes, fmt.Sprintf("tracing on, sample ratio %v, spans to an in-process collector", TracedRatio))
 	}
-	return RunTarget(ctx, t, w, RunConfig{Progress: sc.Progress, Breakdown: sc.Breakdown, OutDir: sc.OutDir})
+	// The breakdown is of the traced runs (the in-process sluice, every
+	// request); the others' figures stay untouched by tracing.
+	return RunTarget(ctx, t, w, RunConfig{Progress: sc.Progress, Breakdown: sc.Breakdown && o.Tracing, OutDir: sc.OutDir})
 }
 
 // Describe is a one-line summary of a workload.
@@ -255,6 +282,9 @@ func Goals(runs []Result) []Goal {
 		limit := s.Workload.Linger + produce.DefaultLinger + 15*time.Millisecond
 		g.Limit = fmt.Sprintf("<= %v (client linger %v + broker linger %v + 15ms)", limit, s.Workload.Linger, produce.DefaultLinger)
 		g.Measured = fmtLatency(s.Latency.P99)
+		if p := findRun(runs, "c-latency-5k", ProcessTarget); p != nil && p.Latency.Count > 0 {
+			g.Measured += fmt.Sprintf(" (%s: %s)", ProcessTarget, fmtLatency(p.Latency.P99))
+		}
 		g.Status = status(s.Latency.P99 <= limit)
 	}
 	gs = append(gs, g)
@@ -276,34 +306,33 @@ func Goals(runs []Result) []Goal {
 		gs = append(gs, g)
 	}
 
-	// RSS under 1 GiB in every workload: the broker's own when it ran in
-	// its own process, over the whole run where known.
+	// RSS under 1 GiB in every workload: the broker's own where it ran in
+	// its own process, over the whole run where known; else the whole
+	// benchmark process's.
 	g = Goal{Name: "peak RSS < 1 GiB, every workload (sluice)", Status: "n/a", Measured: "-", Limit: "< 1024 MiB"}
-	var worst int64
-	var worstName, scope string
-	wholeProcess := false
-	for _, r := range runs {
-		if !isSluiceRun(r.Target) || r.Resources == nil {
-			continue
-		}
-		if r.Resources.Scope == inProcessScope {
-			wholeProcess = true
-		}
-		if p := r.Resources.PeakRSS(); p > worst {
-			worst, worstName, scope = p, r.Workload.Name, "window"
-			if r.Resources.RunPeakRSSBytes > 0 {
-				scope = "whole run"
+	rss := func(runs []Result, want string) (worst int64, name, scope string) {
+		for _, r := range runs {
+			if base, _ := strings.CutSuffix(baseTarget(r.Target), tracedSuffix); base != want || r.Resources == nil {
+				continue
+			}
+			if p := r.Resources.PeakRSS(); p > worst {
+				worst, name, scope = p, r.Workload.Name, "window"
+				if r.Resources.RunPeakRSSBytes > 0 {
+					scope = "whole run"
+				}
 			}
 		}
+		return
+	}
+	worst, worstName, scope := rss(runs, ProcessTarget)
+	g.Limit = "< 1024 MiB (broker process alone)"
+	if worst == 0 {
+		worst, worstName, scope = rss(runs, "sluice")
+		g.Limit = "< 1024 MiB (whole benchmark process: broker and load generator)"
 	}
 	if worst > 0 {
 		g.Measured = fmt.Sprintf("max %d MiB (%s, %s)", worst>>20, worstName, scope)
 		g.Status = status(worst < 1<<30)
-		if wholeProcess {
-			g.Limit = "< 1024 MiB (whole benchmark process: broker and load generator)"
-		} else {
-			g.Limit = "< 1024 MiB (broker process alone)"
-		}
 	}
 	gs = append(gs, g)
 
@@ -313,10 +342,21 @@ func Goals(runs []Result) []Goal {
 	return gs
 }
 
-// isSluiceRun reports whether a run's target is sluice as the suite runs
-// it ("sluice", or "sluice #N" in repeated cases).
-func isSluiceRun(target string) bool {
-	return target == "sluice" || strings.HasPrefix(target, "sluice #")
+// baseTarget is a suite run's target without its " #N" repeat label.
+func baseTarget(label string) string {
+	if i := strings.LastIndex(label, " #"); i >= 0 {
+		return label[:i]
+	}
+	return label
+}
+
+// tracingRole says whether a (g) run is tracing off, on, or neither.
+func tracingRole(label string) (off, on bool) {
+	base, traced := strings.CutSuffix(baseTarget(label), tracedSuffix)
+	if base != "sluice" && base != ProcessTarget {
+		return false, false
+	}
+	return !traced, traced
 }
 
 // TracingGoal judges workload (g): for each pair of runs (tracing off,
@@ -356,9 +396,10 @@ func tracingCPUPerGB(runs []Result) (off, on float64) {
 			continue
 		}
 		v := r.Resources.CPUSeconds / (float64(r.Bytes) / 1e9)
-		if strings.HasPrefix(r.Target, "sluice-traced") {
+		switch off, on := tracingRole(r.Target); {
+		case on:
 			ons = append(ons, v)
-		} else if isSluiceRun(r.Target) {
+		case off:
 			offs = append(offs, v)
 		}
 	}
@@ -375,10 +416,10 @@ func TracingPairs(runs []Result) [][2]float64 {
 		if r.Workload.Name != "g-tracing" || r.Errors > 0 {
 			continue
 		}
-		switch {
-		case isSluiceRun(r.Target):
+		switch isOff, isOn := tracingRole(r.Target); {
+		case isOff:
 			off = r
-		case strings.HasPrefix(r.Target, "sluice-traced") && off != nil && off.MBPerSec > 0:
+		case isOn && off != nil && off.MBPerSec > 0:
 			out = append(out, [2]float64{off.MBPerSec, r.MBPerSec})
 			off = nil
 		}

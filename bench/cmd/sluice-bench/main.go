@@ -70,8 +70,8 @@ func run() error {
 		pid        = flag.Int("pid", 0, "the external broker's process id: report its CPU seconds and peak RSS from /proc")
 		wlFile     = flag.String("workload", "", "YAML file of workloads (keys are these flags' names; flags set the defaults)")
 		suite      = flag.String("suite", "", "run a suite instead of one workload: compare (sluice vs kfake, make bench), smoke (the same, seconds long) or tracing (workload g alone: tracing off vs 1%, --pairs times)")
-		suiteSl    = flag.String("suite-sluice", bench.ProcessTarget, "how a suite runs sluice: "+bench.ProcessTarget+" (a child process: the broker's own CPU, RSS and counters) or sluice (in this process; --breakdown then adds its CPU profile)")
-		pairs      = flag.Int("pairs", 0, "alternating tracing off/1% pairs in workload g (default: 3 for compare, 5 for tracing, 1 for smoke)")
+		suiteProc  = flag.Bool("suite-process", true, "a suite also runs sluice as "+bench.ProcessTarget+" (a child process: the broker's own CPU, RSS and counters); false: in process only, faster")
+		pairs      = flag.Int("pairs", 0, "alternating tracing off/1% pairs in workload g (default: 5, 1 for smoke)")
 		out        = flag.String("out", "", "write the report as OUT.json and OUT.html (default: sluice-bench-report for a suite, none otherwise)")
 		jsonOut    = flag.String("json", "", "also write the report as JSON to this file")
 		htmlOut    = flag.String("html", "", "also write the HTML report to this file")
@@ -145,7 +145,7 @@ func run() error {
 		}
 	}
 	if *suite != "" {
-		rep, err = runSuite(ctx, *suite, set, w, parent, progress, *breakdown, outDir(*out), *suiteSl, *pairs)
+		rep, err = runSuite(ctx, *suite, set, w, parent, progress, *breakdown, outDir(*out), *suiteProc, *pairs)
 	} else {
 		names := *target
 		switch {
@@ -211,7 +211,7 @@ func outDir(out string) string {
 	return filepath.Dir(out)
 }
 
-func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Workload, parent string, progress *os.File, breakdown bool, dir, sluice string, pairs int) (*bench.Report, error) {
+func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Workload, parent string, progress *os.File, breakdown bool, dir string, process bool, pairs int) (*bench.Report, error) {
 	var scale bench.SuiteScale
 	switch name {
 	case "compare":
@@ -220,7 +220,6 @@ func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Wor
 		scale = bench.SmokeScale
 	case "tracing":
 		scale = bench.FullScale
-		scale.TracingPairs = 5
 	default:
 		return nil, fmt.Errorf("suite %q: want compare, smoke or tracing", name)
 	}
@@ -236,14 +235,11 @@ func runSuite(ctx context.Context, name string, set map[string]bool, w bench.Wor
 	if pairs > 0 {
 		scale.TracingPairs = pairs
 	}
-	if sluice != "sluice" && sluice != bench.ProcessTarget {
-		return nil, fmt.Errorf("--suite-sluice %q: want %s or sluice", sluice, bench.ProcessTarget)
-	}
 	cases := bench.CompareSuite(scale)
 	if name == "tracing" {
 		cases = []bench.SuiteCase{bench.TracingCase(scale)}
 	}
-	sc := bench.SuiteConfig{Cases: cases, DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir, SkipGoals: name == "smoke", Sluice: sluice}
+	sc := bench.SuiteConfig{Cases: cases, DataDir: parent, Out: os.Stdout, Breakdown: breakdown, OutDir: dir, SkipGoals: name == "smoke", InProcessOnly: !process}
 	if progress != nil {
 		sc.Progress = progress
 	}
