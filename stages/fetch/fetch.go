@@ -51,7 +51,7 @@ type Config struct {
 // Defaults for the caches and the read-ahead.
 const (
 	DefaultIndexCacheBytes   = 64 << 20
-	DefaultDataCacheBytes    = 256 << 20
+	DefaultDataCacheBytes    = 128 << 20
 	DefaultCatalogCacheBytes = 16 << 20
 	DefaultReadAheadBytes    = 4 << 20
 	entriesPerPlan           = 16
