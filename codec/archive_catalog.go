@@ -506,39 +506,7 @@ const fbTypeUtf8 = 5
 // type, without dictionaries, children or custom metadata. Arrow then
 // compares names, types and nullability with catalogSchema.
 func checkCatalogSchemaMessage(meta []byte) (bodyLen int64, err error) {
-	s, bodyLen, ok := messageHeader(meta, fbHeaderSchema)
-	if !ok {
-		return 0, errCatalogSchema
-	}
-	start, n, ok := s.vector(fbSchemaFields, 4)
-	if !ok || n != numCatalogCols {
-		return 0, errCatalogSchema
-	}
-	if _, md, ok := s.vector(fbSchemaCustomMetadata, 4); !ok || md != 0 {
-		return 0, errCatalogSchema
-	}
-	if _, _, ok := s.vector(fbSchemaFeatures, 8); !ok {
-		return 0, errCatalogSchema
-	}
-	for i := 0; i < n; i++ {
-		p, ok := s.indirect(start + 4*i)
-		if !ok {
-			return 0, errCatalogSchema
-		}
-		f, ok := fbTableAt(meta, p)
-		if !ok {
-			return 0, errCatalogSchema
-		}
-		_, _, okName := f.vector(fbFieldName, 1)
-		tt, okTT := f.u8(fbFieldTypeType)
-		_, typePresent, okType := f.table(fbFieldType)
-		_, dictPresent, okDict := f.table(fbFieldDictionary)
-		_, nChildren, okChildren := f.vector(fbFieldChildren, 4)
-		_, nMD, okMD := f.vector(fbFieldCustomMetadata, 4)
-		if !okName || !okTT || !okType || !okDict || !okChildren || !okMD ||
-			(tt != fbTypeInt && tt != fbTypeUtf8) || !typePresent || dictPresent || nChildren != 0 || nMD != 0 {
-			return 0, errCatalogSchema
-		}
-	}
-	return bodyLen, nil
+	return checkFlatSchemaMessage(meta, numCatalogCols, func(tt byte) bool {
+		return tt == fbTypeInt || tt == fbTypeUtf8
+	}, errCatalogSchema)
 }

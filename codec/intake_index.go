@@ -664,28 +664,37 @@ func messageHeader(meta []byte, want byte) (fbTable, int64, bool) {
 // type, without dictionaries, children or custom metadata. Arrow then
 // compares names, types and nullability.
 func checkSchemaMessage(meta []byte) (bodyLen int64, err error) {
+	return checkFlatSchemaMessage(meta, numIndexCols, func(tt byte) bool {
+		return tt == fbTypeInt || tt == fbTypeFixedSizeBin
+	}, errFlatbuf)
+}
+
+// checkFlatSchemaMessage checks that meta is a Schema message of exactly
+// cols flat fields whose types typeOK accepts, without dictionaries,
+// children or custom metadata; bad is the error otherwise.
+func checkFlatSchemaMessage(meta []byte, cols int, typeOK func(tt byte) bool, bad error) (bodyLen int64, err error) {
 	s, bodyLen, ok := messageHeader(meta, fbHeaderSchema)
 	if !ok {
-		return 0, errFlatbuf
+		return 0, bad
 	}
 	start, n, ok := s.vector(fbSchemaFields, 4)
-	if !ok || n != numIndexCols {
-		return 0, errFlatbuf
+	if !ok || n != cols {
+		return 0, bad
 	}
 	if _, md, ok := s.vector(fbSchemaCustomMetadata, 4); !ok || md != 0 {
-		return 0, errFlatbuf
+		return 0, bad
 	}
 	if _, _, ok := s.vector(fbSchemaFeatures, 8); !ok {
-		return 0, errFlatbuf
+		return 0, bad
 	}
 	for i := 0; i < n; i++ {
 		p, ok := s.indirect(start + 4*i)
 		if !ok {
-			return 0, errFlatbuf
+			return 0, bad
 		}
 		f, ok := fbTableAt(meta, p)
 		if !ok {
-			return 0, errFlatbuf
+			return 0, bad
 		}
 		_, _, okName := f.vector(fbFieldName, 1)
 		tt, okTT := f.u8(fbFieldTypeType)
@@ -694,8 +703,8 @@ func checkSchemaMessage(meta []byte) (bodyLen int64, err error) {
 		_, nChildren, okChildren := f.vector(fbFieldChildren, 4)
 		_, nMD, okMD := f.vector(fbFieldCustomMetadata, 4)
 		if !okName || !okTT || !okType || !okDict || !okChildren || !okMD ||
-			(tt != fbTypeInt && tt != fbTypeFixedSizeBin) || !typePresent || dictPresent || nChildren != 0 || nMD != 0 {
-			return 0, errFlatbuf
+			!typeOK(tt) || !typePresent || dictPresent || nChildren != 0 || nMD != 0 {
+			return 0, bad
 		}
 	}
 	return bodyLen, nil

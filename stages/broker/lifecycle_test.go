@@ -572,7 +572,7 @@ func waitBrokers(t *testing.T, addr string, n int) {
 // The broker's --retention is the default retention.ms clients see, for
 // topics and for the broker (log.retention.ms).
 func TestRetentionDefaultDescribed(t *testing.T) {
-	b := startBroker(t, func(c *broker.Config) { c.Retention, c.RetentionBytes = time.Hour, 1 << 30 })
+	b := startBroker(t, func(c *broker.Config) { c.Retention, c.RetentionBytes = time.Hour, 1<<30 })
 	createTopic(t, b.Addr(), "described", 1, nil)
 	adm := kadm.NewClient(newClient(t, b.Addr()))
 	ctx := context.Background()

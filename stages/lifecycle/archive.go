@@ -34,6 +34,19 @@ func (w *Worker) loadCatalog(ctx context.Context, e *meta.IndexEntry) (*codec.Ca
 	return cat, nil
 }
 
+// readPartition reads tp's state and all its index entries, split into
+// the archive entry (nil if none) and the intake entries.
+func (w *Worker) readPartition(ctx context.Context, tp meta.TP) (st meta.PartitionState, es []meta.IndexEntry, arch *meta.IndexEntry, intake []meta.IndexEntry, err error) {
+	if st, err = w.cfg.Meta.PartitionState(ctx, tp); err != nil {
+		return
+	}
+	if es, err = w.cfg.Meta.Entries(ctx, tp, 0, 0); err != nil {
+		return
+	}
+	arch, intake = splitEntries(es)
+	return
+}
+
 // splitEntries separates a partition's archive entry (always first, if
 // any) from its intake entries.
 func splitEntries(es []meta.IndexEntry) (arch *meta.IndexEntry, intake []meta.IndexEntry) {
@@ -48,15 +61,10 @@ const readChunk = 8 << 20
 
 // archive archives tp's intake if it passed a threshold.
 func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
-	st, err := w.cfg.Meta.PartitionState(ctx, tp)
+	st, es, arch, intake, err := w.readPartition(ctx, tp)
 	if err != nil {
 		return err
 	}
-	es, err := w.cfg.Meta.Entries(ctx, tp, 0, 0)
-	if err != nil {
-		return err
-	}
-	arch, intake := splitEntries(es)
 	if len(intake) == 0 {
 		return nil
 	}

@@ -19,15 +19,10 @@ type unit struct {
 // older than retention.ms or beyond retention.bytes, then rewrites the
 // archive's catalog without the segments that fell below the log start.
 func (w *Worker) applyRetention(ctx context.Context, tp meta.TP, retMs, retBytes int64) error {
-	st, err := w.cfg.Meta.PartitionState(ctx, tp)
+	st, _, arch, intake, err := w.readPartition(ctx, tp)
 	if err != nil {
 		return err
 	}
-	es, err := w.cfg.Meta.Entries(ctx, tp, 0, 0)
-	if err != nil {
-		return err
-	}
-	arch, intake := splitEntries(es)
 	var cat *codec.Catalog
 	if arch != nil {
 		if cat, err = w.loadCatalog(ctx, arch); err != nil {

@@ -193,11 +193,18 @@ func (s *store) CreateTopic(ctx context.Context, name string, partitions int32, 
 	return rec.topic(), nil
 }
 
-// deletePrefix deletes every key with prefix. Keys are collected first
-// because a Tx may not be modified during Seek.
-func deletePrefix(tx Tx, prefix []byte) error {
+// deletePrefix deletes every key with prefix.
+func deletePrefix(tx Tx, prefix []byte) error { return deleteBelow(tx, prefix, nil) }
+
+// deleteBelow deletes every key with prefix that sorts below end (nil:
+// all of them). Keys are collected first because a Tx may not be modified
+// during Seek.
+func deleteBelow(tx Tx, prefix, end []byte) error {
 	var keys [][]byte
 	err := tx.Seek(prefix, nil, func(k, _ []byte) bool {
+		if end != nil && string(k) >= string(end) {
+			return false
+		}
 		keys = append(keys, append([]byte(nil), k...))
 		return true
 	})
@@ -361,24 +368,7 @@ func (s *store) DeleteRecords(ctx context.Context, tp meta.TP, offset int64) (in
 		}
 		// Entries wholly below the log start are unreadable now; their
 		// keys sort below keyIndex(tp, offset).
-		var keys [][]byte
-		end := keyIndex(tp, offset)
-		err = tx.Seek(tpKey(pfxIndex, tp, 0), nil, func(k, _ []byte) bool {
-			if string(k) >= string(end) {
-				return false
-			}
-			keys = append(keys, append([]byte(nil), k...))
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return deleteBelow(tx, tpKey(pfxIndex, tp, 0), keyIndex(tp, offset))
 	})
 	if err != nil {
 		return 0, err
