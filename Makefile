@@ -45,6 +45,8 @@ objstore-deps:
 # The benchmark smoke runs first so that the output ends with go test's
 # summary (its goal lines mean nothing at smoke scale and are not judged).
 test: deps bench-deps
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null)); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(MAKE) --no-print-directory bench-smoke
 	$(GO) test $(TESTFLAGS) $(PKGS)
