@@ -311,39 +311,12 @@ func intakeReason(err error) string {
 }
 
 func decodeCatalogRows(b []byte) ([]SegmentRef, error) {
-	// As for intake indexes: Arrow copies each buffer through the
-	// allocator with sizes taken from the (untrusted) metadata.
-	mem := &boundedAllocator{mem: memory.DefaultAllocator, budget: 2*int64(len(b)) + 4096}
 	mr, err := newCatalogMessageReader(b)
 	if err != nil {
 		return nil, err
 	}
-	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithSchema(catalogSchema), ipc.WithAllocator(mem))
-	if err != nil {
-		mr.Release()
-		return nil, err
-	}
-	defer rdr.Release()
-	if !rdr.Next() {
-		if err := rdr.Err(); err != nil {
-			return nil, err
-		}
-		return nil, badCatalog("index: no record batch")
-	}
-	segs, err := catalogRecordRows(rdr.Record())
-	if err != nil {
-		return nil, err
-	}
-	if rdr.Next() {
-		return nil, badCatalog("index: more than one record batch")
-	}
-	if err := rdr.Err(); err != nil {
-		return nil, err
-	}
-	if !mr.rest.eos || len(mr.rest.b) != 0 {
-		return nil, badCatalog("index: %d bytes after the record batch", len(mr.rest.b))
-	}
-	return segs, nil
+	return readOneRecord(mr, len(b), catalogSchema, catalogRecordRows, badCatalog,
+		func() (bool, int) { return mr.rest.eos, len(mr.rest.b) })
 }
 
 // catColumn returns column i of rec as T, checking it has n values and no

@@ -238,38 +238,48 @@ func DecodeIntakeIndex(b []byte, crc uint32) (x *IntakeIndex, err error) {
 }
 
 func decodeIndexRows(b []byte) ([]IndexRow, error) {
+	mr := &sliceMessageReader{b: b, refs: 1}
+	return readOneRecord(mr, len(b), intakeSchema, recordRows, badIntake, func() (bool, int) { return mr.eos, len(mr.b) })
+}
+
+// readOneRecord reads the one record batch of the Arrow IPC stream mr
+// serves (n bytes long) and converts it with rows; bad makes the format's
+// errors and rest reports whether the end-of-stream marker was read and
+// how many bytes follow it.
+func readOneRecord[T any](mr ipc.MessageReader, n int, schema *arrow.Schema, rows func(arrow.Record) (T, error),
+	bad func(format string, args ...any) error, rest func() (eos bool, left int)) (T, error) {
+	var zero T
 	// Arrow copies each buffer through the allocator, with sizes taken from
 	// the (untrusted) metadata. Bound the total so garbage cannot make it
 	// allocate more than a few times the input.
-	mem := &boundedAllocator{mem: memory.DefaultAllocator, budget: 2*int64(len(b)) + 4096}
-	mr := &sliceMessageReader{b: b, refs: 1}
-	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithSchema(intakeSchema), ipc.WithAllocator(mem))
+	mem := &boundedAllocator{mem: memory.DefaultAllocator, budget: 2*int64(n) + 4096}
+	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	if err != nil {
 		mr.Release()
-		return nil, err
+		return zero, err
 	}
 	defer rdr.Release()
 
 	if !rdr.Next() {
 		if err := rdr.Err(); err != nil {
-			return nil, err
+			return zero, err
 		}
-		return nil, badIntake("index: no record batch")
+		return zero, bad("index: no record batch")
 	}
-	rows, err := recordRows(rdr.Record())
+	out, err := rows(rdr.Record())
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	if rdr.Next() {
-		return nil, badIntake("index: more than one record batch")
+		return zero, bad("index: more than one record batch")
 	}
 	if err := rdr.Err(); err != nil {
-		return nil, err
+		return zero, err
 	}
-	if !mr.eos || len(mr.b) != 0 {
-		return nil, badIntake("index: %d bytes after the record batch", len(mr.b))
+	if eos, left := rest(); !eos || left != 0 {
+		return zero, bad("index: %d bytes after the record batch", left)
 	}
-	return rows, nil
+	return out, nil
 }
 
 // column returns column i of rec as T, checking it has n values and no
