@@ -319,18 +319,9 @@ func decodeCatalogRows(b []byte) ([]SegmentRef, error) {
 		func() (bool, int) { return mr.rest.eos, len(mr.rest.b) })
 }
 
-// catColumn returns column i of rec as T, checking it has n values and no
-// nulls. On failure it sets *err (if not yet set).
+// catColumn is column for catalogs.
 func catColumn[T arrow.Array](rec arrow.Record, i, n int, err *error) T {
-	c, ok := rec.Column(i).(T)
-	switch {
-	case *err != nil:
-	case !ok:
-		*err = badCatalog("index: column %s has type %s", catalogSchema.Field(i).Name, rec.Column(i).DataType())
-	case c.Len() != n || c.NullN() != 0:
-		*err = badCatalog("index: column %s has %d values (%d null), want %d", catalogSchema.Field(i).Name, c.Len(), c.NullN(), n)
-	}
-	return c
+	return checkedColumn[T](rec, i, n, err, badCatalog)
 }
 
 func catalogRecordRows(rec arrow.Record) ([]SegmentRef, error) {

@@ -285,13 +285,18 @@ func readOneRecord[T any](mr ipc.MessageReader, n int, schema *arrow.Schema, row
 // column returns column i of rec as T, checking it has n values and no
 // nulls. On failure it sets *err (if not yet set).
 func column[T arrow.Array](rec arrow.Record, i int, n int, err *error) T {
+	return checkedColumn[T](rec, i, n, err, badIntake)
+}
+
+// checkedColumn is column with the format's error maker.
+func checkedColumn[T arrow.Array](rec arrow.Record, i, n int, err *error, bad func(string, ...any) error) T {
 	c, ok := rec.Column(i).(T)
 	switch {
 	case *err != nil:
 	case !ok:
-		*err = badIntake("index: column %s has type %s", intakeSchema.Field(i).Name, rec.Column(i).DataType())
+		*err = bad("index: column %s has type %s", rec.ColumnName(i), rec.Column(i).DataType())
 	case c.Len() != n || c.NullN() != 0:
-		*err = badIntake("index: column %s has %d values (%d null), want %d", intakeSchema.Field(i).Name, c.Len(), c.NullN(), n)
+		*err = bad("index: column %s has %d values (%d null), want %d", rec.ColumnName(i), c.Len(), c.NullN(), n)
 	}
 	return c
 }
