@@ -154,6 +154,11 @@ var (
 	ErrInvalidProducerEpoch    = errors.New("meta: invalid producer epoch")
 	ErrOffsetOutOfRange        = errors.New("meta: offset out of range")
 	ErrClosed                  = errors.New("meta: store closed")
+	// ErrUnavailable wraps a failure to reach or use the store that a
+	// later attempt may not meet (a timeout, a lost connection, a
+	// transaction the backend dropped). It tells the Kafka front end to
+	// answer a retriable error rather than UNKNOWN_SERVER_ERROR.
+	ErrUnavailable = errors.New("meta: store unavailable")
 )
 
 // Store is the transactional metadata store: the only place offsets are

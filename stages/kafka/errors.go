@@ -42,7 +42,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidTxnState.Code
 	case errors.Is(err, produce.ErrShuttingDown):
 		return kerr.NotLeaderForPartition.Code // retriable: the client moves to another broker
-	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage), errors.Is(err, meta.ErrObjectExpired):
+	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage), errors.Is(err, meta.ErrObjectExpired),
+		errors.Is(err, meta.ErrUnavailable):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code

@@ -2,7 +2,6 @@ package spannermeta
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -58,16 +57,9 @@ func (b brokers) Register(ctx context.Context, info meta.BrokerInfo) (int32, err
 			[]any{info.Name, int64(id), info.Zone, info.Host, int64(info.Port), info.PeerAddr, info.Expires.UTC()})})
 	})
 	if err != nil {
-		return 0, unwrapBroker(err)
+		return 0, err
 	}
 	return id, nil
-}
-
-func unwrapBroker(err error) error {
-	if err != nil && errors.Is(err, meta.ErrNodeIDTaken) {
-		return meta.ErrNodeIDTaken
-	}
-	return err
 }
 
 // Deregister sets the lease to the Unix epoch (the row, and the name's

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"math/bits"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,12 +131,14 @@ func (s *Store) update(ctx context.Context, fn func(context.Context, *spanner.Re
 		return err
 	}
 	defer done()
-	if s.cfg.emulator {
-		emulatorMu.Lock()
-		defer emulatorMu.Unlock()
-	}
-	_, err = s.client.ReadWriteTransaction(ctx, fn)
-	return unwrap(err)
+	return s.retryEmulator(ctx, func() error {
+		if s.cfg.emulator {
+			emulatorMu.Lock()
+			defer emulatorMu.Unlock()
+		}
+		_, err := s.client.ReadWriteTransaction(ctx, fn)
+		return err
+	})
 }
 
 // emulatorMu serializes read-write transactions in this process when
@@ -148,6 +151,55 @@ func (s *Store) update(ctx context.Context, fn func(context.Context, *spanner.Re
 // the multi-process test still exercises conflicts.
 var emulatorMu sync.Mutex
 
+// retryEmulator runs attempt, and on the emulator runs it again while it
+// fails with one of the emulator's transaction-bookkeeping errors (see
+// emulatorMu), which reads and transactions of several processes still
+// meet. Each such error is the emulator refusing a transaction it does
+// not know, before anything was applied, so running it again is safe.
+// Against Cloud Spanner attempt runs once: those answers there mean
+// something else and go back to the caller.
+func (s *Store) retryEmulator(ctx context.Context, attempt func() error) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := attempt()
+		if err == nil || !s.cfg.emulator || !isEmulatorTxnError(err) {
+			return unwrap(err)
+		}
+		select {
+		case <-ctx.Done():
+			return unwrap(err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isTransient reports a Spanner answer that says nothing about the
+// request itself: the service was unreachable, overloaded or too slow, or
+// dropped the session or transaction. Errors a transaction function
+// returned itself come back with code Unknown and are not transient.
+func isTransient(err error) bool {
+	switch spanner.ErrCode(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted, codes.Internal:
+		return true
+	case codes.NotFound, codes.FailedPrecondition:
+		desc := spanner.ErrDesc(err)
+		return strings.Contains(desc, "ransaction") || strings.Contains(desc, "ession not found")
+	}
+	return false
+}
+
+// isEmulatorTxnError reports the emulator's answers to a transaction id it
+// has already forgotten or not yet issued.
+func isEmulatorTxnError(err error) bool {
+	desc := spanner.ErrDesc(err)
+	switch spanner.ErrCode(err) {
+	case codes.FailedPrecondition:
+		return strings.Contains(desc, "Invalid transaction ID")
+	case codes.NotFound:
+		return strings.Contains(desc, "Transaction not found")
+	}
+	return false
+}
+
 // view runs fn with a strong read-only transaction: every read in fn sees
 // one snapshot that includes every transaction committed before.
 func (s *Store) view(ctx context.Context, fn func(context.Context, *spanner.ReadOnlyTransaction) error) error {
@@ -156,9 +208,11 @@ func (s *Store) view(ctx context.Context, fn func(context.Context, *spanner.Read
 		return err
 	}
 	defer done()
-	tx := s.client.ReadOnlyTransaction()
-	defer tx.Close()
-	return unwrap(fn(ctx, tx))
+	return s.retryEmulator(ctx, func() error {
+		tx := s.client.ReadOnlyTransaction()
+		defer tx.Close()
+		return fn(ctx, tx)
+	})
 }
 
 // single runs fn with a strong single-use read.
@@ -168,19 +222,28 @@ func (s *Store) single(ctx context.Context, fn func(context.Context, *spanner.Re
 		return err
 	}
 	defer done()
-	return unwrap(fn(ctx, s.client.Single()))
+	return s.retryEmulator(ctx, func() error { return fn(ctx, s.client.Single()) })
 }
 
 // unwrap returns the meta sentinel errors a transaction function returned
-// as themselves, whatever the client library wrapped around them.
+// as themselves, whatever the client library wrapped around them; a
+// failure that another attempt may not meet (see isTransient) is marked
+// meta.ErrUnavailable so that the broker answers a retriable error.
 func unwrap(err error) error {
+	if err == nil {
+		return nil
+	}
 	for _, e := range []error{
 		meta.ErrTopicExists, meta.ErrUnknownTopicOrPartition, meta.ErrInvalidPartitions,
 		meta.ErrInvalidProducerEpoch, meta.ErrOffsetOutOfRange, meta.ErrClosed, meta.ErrConflict,
+		meta.ErrNodeIDTaken,
 	} {
 		if errors.Is(err, e) {
 			return e
 		}
+	}
+	if isTransient(err) {
+		return fmt.Errorf("%w: %w", meta.ErrUnavailable, err)
 	}
 	return err
 }
@@ -192,7 +255,11 @@ type reader interface {
 	Query(ctx context.Context, statement spanner.Statement) *spanner.RowIterator
 }
 
-func isNotFound(err error) bool { return spanner.ErrCode(err) == codes.NotFound }
+// isNotFound reports a ReadRow that found no row. It is not any NotFound:
+// Spanner also answers NotFound for a session or transaction it dropped,
+// and taking that for a missing row would read as an unknown topic or an
+// empty producer state.
+func isNotFound(err error) bool { return errors.Is(err, spanner.ErrRowNotFound) }
 
 // ClusterID reads the id with a stale read first: once created it never
 // changes, so any snapshot that has it is right, and a stale read is
