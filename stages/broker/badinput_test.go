@@ -135,9 +135,15 @@ func rawBatch(t *testing.T, n int, ts int64) []byte {
 // names topics by id.
 func produceRaw(t *testing.T, cl *kgo.Client, topic meta.TopicID, records []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return produceRawTimeout(t, cl, topic, records, 10000)
+}
+
+// produceRawTimeout is produceRaw with the request's timeout_ms.
+func produceRawTimeout(t *testing.T, cl *kgo.Client, topic meta.TopicID, records []byte, timeoutMs int32) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
-	req.TimeoutMillis = 10000
+	req.TimeoutMillis = timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.TopicID = topic
 	rp := kmsg.NewProduceRequestTopicPartition()

@@ -17,10 +17,17 @@ package kafka
 // INVALID_PRODUCER_EPOCH for idempotent producers (a retried duplicate gets
 // its original offset), KAFKA_STORAGE_ERROR when the object or metadata
 // store failed (retriable; nothing was acknowledged).
+//
+// timeout_ms bounds the wait for acknowledgement (acks=1 and -1): the
+// partitions not acknowledged by then are answered REQUEST_TIMED_OUT, as
+// Kafka answers a replication that did not finish in time. Their batches
+// stay in the pipeline and may still commit: a timed-out produce is
+// "unknown", not "failed", and an idempotent producer's retry then gets
+// the original offsets.
 
 import (
 	"errors"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,18 +48,11 @@ func handleProduce(s *Server, r *Request) error {
 	// Lay the whole answer out first: completions fill in their own
 	// partition entries concurrently, so the slices must not move.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
-	var batches []*produce.Batch
-	var pending atomic.Int32
-	pending.Store(1) // released after submission
-	finish := func() {
-		if pending.Add(-1) == 0 {
-			if req.Acks == 0 {
-				r.Respond(nil)
-			} else {
-				r.Respond(resp)
-			}
-		}
+	ans := &produceAnswer{r: r, resp: resp, pending: 1} // 1: released after submission
+	if req.Acks == 0 {
+		ans.resp = nil
 	}
+	var batches []*produce.Batch
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -86,19 +86,86 @@ func handleProduce(s *Server, r *Request) error {
 				continue
 			}
 			b := &produce.Batch{Target: produceTarget(topic, rp.Partition), Data: rp.Records, Arrived: arrived, Trace: r.spanContext()}
-			pending.Add(1)
+			k := len(ans.entries)
+			ans.pending++
+			ans.entries = append(ans.entries, sp)
 			b.Done = pipeline.NewCompletion(func(offset int64, err error) {
-				setProduceResult(sp, b, offset, err)
-				finish()
+				ans.complete(k, func() { setProduceResult(sp, b, offset, err) })
 			})
 			batches = append(batches, b)
 		}
 	}
+	ans.finished = make([]bool, len(ans.entries))
+	if req.Acks != 0 && req.TimeoutMillis > 0 && len(batches) > 0 {
+		ans.mu.Lock()
+		ans.timer = time.AfterFunc(time.Until(arrived.Add(time.Duration(req.TimeoutMillis)*time.Millisecond)), ans.expire)
+		ans.mu.Unlock()
+	}
 	for _, b := range batches {
 		s.cfg.Produce.Submit(r.Ctx, b)
 	}
-	finish()
+	ans.complete(-1, nil)
 	return nil
+}
+
+// produceAnswer collects a produce request's partition results and sends
+// the answer once: when the last batch completes, or when the request's
+// timeout passes first. Results arriving after the answer was sent are
+// dropped, since the answer has been encoded and must not change.
+type produceAnswer struct {
+	r        *Request
+	resp     *kmsg.ProduceResponse // nil for acks=0: no answer is sent
+	timer    *time.Timer
+	mu       sync.Mutex
+	pending  int                                   // batches not complete, +1 until all are submitted
+	entries  []*kmsg.ProduceResponseTopicPartition // by batch
+	finished []bool                                // by batch
+	sent     bool
+}
+
+// complete records batch k's result (k -1: submission ended) and
+// answers when none is pending.
+func (a *produceAnswer) complete(k int, set func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sent {
+		return
+	}
+	if k >= 0 {
+		set()
+		a.finished[k] = true
+	}
+	if a.pending--; a.pending == 0 {
+		a.sendLocked()
+	}
+}
+
+// expire answers REQUEST_TIMED_OUT for the batches not yet complete.
+func (a *produceAnswer) expire() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sent {
+		return
+	}
+	for k, sp := range a.entries {
+		if !a.finished[k] {
+			sp.ErrorCode = kerr.RequestTimedOut.Code
+			sp.BaseOffset = -1
+		}
+	}
+	a.sendLocked()
+}
+
+func (a *produceAnswer) sendLocked() {
+	a.sent = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.resp == nil {
+		a.r.Respond(nil)
+	} else {
+		a.r.Respond(a.resp)
+	}
 }
 
 func setProduceResult(sp *kmsg.ProduceResponseTopicPartition, b *produce.Batch, offset int64, err error) {
