@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -395,4 +397,63 @@ func TestBrokerIdentity(t *testing.T) {
 			t.Errorf("public-addr %q: %v, want an error naming public-addr", bad, err)
 		}
 	}
+}
+
+// TestDeadPeerLeftOut: a killed broker keeps its lease until it lapses,
+// but its peers probe it and leave it out of their answers at once. Two
+// stand-ins are registered straight in the store with a lease of a
+// minute: one whose admin address refuses connections (its process is
+// gone) and one whose address answers /healthz. Within seconds, far
+// inside that minute, the broker lists the answering one and not the
+// other; once the gone one's address answers again it is listed again.
+func TestDeadPeerLeftOut(t *testing.T) {
+	shared := sharedStores(t)
+	var ms meta.Store
+	b := startBroker(t, func(c *broker.Config) { shared(c); ms = c.MetaStore; c.Lease = 1500 * time.Millisecond })
+	healthz := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goneAddr := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+	alive := httptest.NewServer(healthz)
+	defer alive.Close()
+	ctx := context.Background()
+	const gonePort, alivePort = 1, 2 // fake Kafka ports, to tell them apart in Metadata
+	for port, peer := range map[int32]string{gonePort: goneAddr, alivePort: alive.Listener.Addr().String()} {
+		info := meta.BrokerInfo{Name: "stand-in-" + strconv.Itoa(int(port)), NodeID: meta.AnyNodeID, Host: "127.0.0.1", Port: port, PeerAddr: peer, Expires: time.Now().Add(time.Minute)}
+		if _, err := ms.Brokers().Register(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func() (gone, alive bool) {
+		for _, bd := range brokersSeen(t, b.Addr(), "probe") {
+			gone = gone || bd.Port == gonePort
+			alive = alive || bd.Port == alivePort
+		}
+		return gone, alive
+	}
+	began := time.Now()
+	waitFor(t, "the answering stand-in listed, the gone one left out", 15*time.Second, func() bool {
+		gone, alive := listed()
+		return alive && !gone
+	})
+	t.Logf("gone peer left out %v after it was registered (its lease: 1m)", time.Since(began).Round(time.Millisecond))
+	if gone, alive := listed(); gone || !alive {
+		t.Fatalf("listed gone=%v alive=%v after more probes", gone, alive)
+	}
+
+	// The gone peer's address answers again: it is listed again.
+	l, err = net.Listen("tcp", goneAddr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again to bring the peer back: %v", goneAddr, err)
+	}
+	back := &http.Server{Handler: healthz}
+	go func() { _ = back.Serve(l) }()
+	defer back.Close()
+	waitFor(t, "the peer listed again once it answers", 15*time.Second, func() bool {
+		gone, alive := listed()
+		return alive && gone
+	})
 }

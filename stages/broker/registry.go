@@ -20,6 +20,16 @@ package broker
 // coalesced into the next, so a busy broker sends at most one request per
 // peer per round trip whatever its commit rate. A lost notification
 // costs one fetch its MaxWaitMillis, never correctness.
+//
+// Dead peers: a killed broker keeps its lease until it lapses, and the
+// clients sent to it meanwhile stall on a broker that is gone. So each
+// peer's sender also probes the peer's /healthz every peerProbeInterval,
+// and learns from every notification it posts: a refused connection (the
+// process is gone) marks the peer down at once, other failures after
+// peerDownAfter in a row; Metadata and FindCoordinator answers leave a
+// down peer out until a probe succeeds again. A peer wrongly taken for
+// down only sends clients to other brokers, which serve every request
+// as well.
 
 import (
 	"bytes"
@@ -35,6 +45,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,7 +183,7 @@ func (g *registry) refresh(ctx context.Context) {
 		} else if ok {
 			ps.close()
 		}
-		ps := &peerSender{g: g, addr: p.PeerAddr, pending: map[meta.TP]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+		ps := &peerSender{g: g, name: p.Name, addr: p.PeerAddr, pending: map[meta.TP]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
 		g.peers[p.Name] = ps
 		go ps.run()
 	}
@@ -192,6 +204,9 @@ func (g *registry) cluster() []kafka.Peer {
 	out := make([]kafka.Peer, 0, len(g.live)+1)
 	for _, p := range g.live {
 		if p.Name == g.info.Name || !p.Expires.After(now) {
+			continue
+		}
+		if ps, ok := g.peers[p.Name]; ok && ps.down.Load() {
 			continue
 		}
 		out = append(out, kafka.Peer{NodeID: p.NodeID, Host: p.Host, Port: p.Port, Zone: p.Zone})
@@ -229,15 +244,28 @@ func (g *registry) close() {
 	}
 }
 
-// peerSender posts commit notifications to one peer.
+const (
+	// peerProbeInterval is how often a peer's /healthz is probed, which
+	// bounds how long clients are still sent to a killed broker.
+	peerProbeInterval = time.Second
+	// peerDownAfter failed probes or posts in a row mark a peer down
+	// (a refused connection at once).
+	peerDownAfter = 2
+)
+
+// peerSender posts commit notifications to one peer and watches whether
+// it is alive.
 type peerSender struct {
 	g       *registry
+	name    string
 	addr    string
 	mu      sync.Mutex
 	pending map[meta.TP]struct{}
 	kick    chan struct{}
 	quit    chan struct{}
 	once    sync.Once
+	down    atomic.Bool
+	fails   int // failures in a row; only run touches it
 }
 
 func (ps *peerSender) add(tps []meta.TP) {
@@ -255,32 +283,79 @@ func (ps *peerSender) add(tps []meta.TP) {
 func (ps *peerSender) close() { ps.once.Do(func() { close(ps.quit) }) }
 
 func (ps *peerSender) run() {
-	url := "http://" + ps.addr + "/internal/committed"
+	probe := time.NewTicker(peerProbeInterval)
+	defer probe.Stop()
 	for {
 		select {
 		case <-ps.quit:
 			return
 		case <-ps.kick:
+			ps.post()
+		case <-probe.C:
+			ps.probe()
 		}
-		ps.mu.Lock()
-		if len(ps.pending) == 0 {
-			ps.mu.Unlock()
-			continue
-		}
-		body := make([]byte, 0, 20*len(ps.pending))
-		for tp := range ps.pending {
-			body = append(body, tp.Topic[:]...)
-			body = binary.BigEndian.AppendUint32(body, uint32(tp.Partition))
-		}
-		clear(ps.pending)
+	}
+}
+
+// post sends the pending partitions.
+func (ps *peerSender) post() {
+	ps.mu.Lock()
+	if len(ps.pending) == 0 {
 		ps.mu.Unlock()
-		resp, err := ps.g.http.Post(url, "application/octet-stream", bytes.NewReader(body))
-		if err != nil {
-			ps.g.b.log.Debug("commit notification", "peer", ps.addr, "err", err)
-			continue
-		}
+		return
+	}
+	body := make([]byte, 0, 20*len(ps.pending))
+	for tp := range ps.pending {
+		body = append(body, tp.Topic[:]...)
+		body = binary.BigEndian.AppendUint32(body, uint32(tp.Partition))
+	}
+	clear(ps.pending)
+	ps.mu.Unlock()
+	resp, err := ps.g.http.Post("http://"+ps.addr+"/internal/committed", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		ps.g.b.log.Debug("commit notification", "peer", ps.addr, "err", err)
+		ps.observe(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	ps.observe(nil)
+}
+
+// probe asks the peer's /healthz.
+func (ps *peerSender) probe() {
+	ctx, cancel := context.WithTimeout(context.Background(), peerProbeInterval)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ps.addr+"/healthz", nil)
+	if err != nil {
+		ps.observe(err)
+		return
+	}
+	resp, err := ps.g.http.Do(req)
+	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("healthz: %s", resp.Status)
+		}
+	}
+	ps.observe(err)
+}
+
+// observe updates the peer's liveness from one probe or post.
+func (ps *peerSender) observe(err error) {
+	if err == nil {
+		ps.fails = 0
+		if ps.down.Swap(false) {
+			ps.g.b.log.Info("peer broker reachable again", "peer", ps.name, "addr", ps.addr)
+		}
+		return
+	}
+	ps.fails++
+	if errors.Is(err, syscall.ECONNREFUSED) || ps.fails >= peerDownAfter {
+		if !ps.down.Swap(true) {
+			ps.g.b.log.Warn("peer broker unreachable: left out of answers until it is back", "peer", ps.name, "addr", ps.addr, "err", err)
+		}
 	}
 }
 

@@ -204,6 +204,7 @@ func TestZonesMultiProcess(t *testing.T) {
 		return
 	}
 	waitFor(t, "killed broker dropped", 10*time.Second, func() bool { return len(brokersSeen(t, procs[1].addr, "probe,zone=a")) == 1 })
+	t.Logf("the killed broker was left out of Metadata answers %v after the SIGKILL (lease 3s)", time.Since(killedAt).Round(time.Millisecond))
 	c, err := kgo.NewClient(kgo.SeedBrokers(procs[1].addr), kgo.ClientID("reader,zone=a"), kgo.ConsumeTopics("kill"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
