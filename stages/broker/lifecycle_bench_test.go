@@ -3,11 +3,14 @@ package broker_test
 import (
 	"context"
 	"crypto/rand"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicedata/sluice/sinks/objstore/faulty"
 	"github.com/sluicedata/sluice/stages/broker"
 )
 
@@ -20,6 +23,12 @@ import (
 // produced, archived and consumed.
 //
 //	go test ./stages/broker -run '^$' -bench CatchUpArchiveVsIntake -benchtime 3x
+//
+// SLUICE_BENCH_SEGMENT_BYTES sets the archive's segment size (default 64
+// MiB, so each partition's 16 MiB fits one segment) and
+// SLUICE_BENCH_GET_LATENCY adds a latency to every GET of the consuming
+// broker (e.g. 20ms, the first-byte latency of a cloud store): together
+// they show what segment boundaries cost a catch-up reader.
 func BenchmarkCatchUpArchiveVsIntake(b *testing.B) {
 	const (
 		topic        = "catchup"
@@ -35,7 +44,22 @@ func BenchmarkCatchUpArchiveVsIntake(b *testing.B) {
 		c.ArchiveBytes = 1              // a pass archives everything
 		c.ArchiveShards = 1             // all of it, whoever else is registered
 		c.SegmentBytes = 64 << 20
+		if v := os.Getenv("SLUICE_BENCH_SEGMENT_BYTES"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatalf("SLUICE_BENCH_SEGMENT_BYTES=%q: %v", v, err)
+			}
+			c.SegmentBytes = n
+		}
 	})
+	var getLatency time.Duration
+	if v := os.Getenv("SLUICE_BENCH_GET_LATENCY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("SLUICE_BENCH_GET_LATENCY=%q: %v", v, err)
+		}
+		getLatency = d
+	}
 	createTopic(b, producer.Addr(), topic, parts, nil)
 	cl := newClient(b, producer.Addr(), kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.ProducerLinger(5*time.Millisecond))
@@ -60,7 +84,13 @@ func BenchmarkCatchUpArchiveVsIntake(b *testing.B) {
 	// consume reads everything through a fresh broker and returns the
 	// seconds it took and the broker's stats.
 	consume := func() (float64, broker.Stats) {
-		fresh := startBroker(b, func(c *broker.Config) { shared(c); c.LifecycleInterval = -1 })
+		fresh := startBroker(b, func(c *broker.Config) {
+			shared(c)
+			c.LifecycleInterval = -1
+			if getLatency > 0 {
+				c.ObjectStore = faulty.New(c.ObjectStore, faulty.Config{Get: faulty.Rule{Latency: getLatency}})
+			}
+		})
 		defer fresh.Close()
 		cc := newClient(b, fresh.Addr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(8<<20), kgo.FetchMaxWait(100*time.Millisecond))

@@ -14,8 +14,10 @@ package fetch
 // fetch's bytes in memory.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -106,6 +108,9 @@ func (f *Fetcher) readArchive(ctx context.Context, a meta.IndexEntry, offset, hw
 			got, next, full, err = f.readRows(ctx, e, rows, max(offset, s.BaseOffset), hwm, out, limit, mustProgress && len(out) == startLen)
 			if err == nil {
 				out, offset = got, next
+				if full && i+1 < len(cat.Segments) && f.nearSegmentEnd(e, rows, offset) {
+					f.readAheadSegment(segmentEntry(a, &cat.Segments[i+1]))
+				}
 				continue
 			}
 		}
@@ -325,6 +330,65 @@ func (f *Fetcher) loadChunks(ctx context.Context, e meta.IndexEntry, first int64
 	for _, l := range loads {
 		close(l.done)
 	}
+}
+
+// nearSegmentEnd reports whether the next read of segment entry e, from
+// offset, starts in the segment's last chunk (or after the segment).
+func (f *Fetcher) nearSegmentEnd(e meta.IndexEntry, rows []codec.IndexRow, offset int64) bool {
+	if offset > e.LastOffset {
+		return true
+	}
+	rel := offset - e.BaseOffset
+	i, _ := slices.BinarySearchFunc(rows, rel, func(r codec.IndexRow, rel int64) int {
+		return cmp.Compare(r.RelOffset+int64(r.LastOffsetDelta), rel)
+	})
+	if i == len(rows) {
+		return true
+	}
+	return rows[i].Pos/f.cfg.ReadAheadBytes >= (e.ByteEnd-1)/f.cfg.ReadAheadBytes
+}
+
+// readAheadSegment reads segment entry e's index and first chunk in the
+// background. readSegment's read-ahead stops at a segment's end, so a
+// consumer catching up would otherwise wait at every segment boundary for
+// two GETs (index, then first chunk): on a cloud store a stall of the
+// order of a 64 MiB segment's transfer time. It is started once a read
+// ends in the last chunk of the segment before e. An index read here may
+// race a fetch's own read of it (the index cache does not deduplicate
+// loads): at worst one extra small GET.
+func (f *Fetcher) readAheadSegment(e meta.IndexEntry) {
+	first := e.ByteStart / f.cfg.ReadAheadBytes
+	if f.index.Contains(e.ObjectKey) {
+		f.readAhead(e, first)
+		return
+	}
+	select {
+	case f.aheadSlots <- struct{}{}:
+	default:
+		return
+	}
+	f.loadMu.Lock()
+	if f.aheadCtx.Err() != nil {
+		f.loadMu.Unlock()
+		<-f.aheadSlots
+		return
+	}
+	f.aheadWG.Add(1) // under loadMu: Close cancels under it too
+	f.loadMu.Unlock()
+	go func() {
+		defer f.aheadWG.Done()
+		ctx, cancel := context.WithTimeout(f.aheadCtx, readAheadTimeout)
+		defer cancel()
+		_, err := f.loadIndex(ctx, e)
+		<-f.aheadSlots // before readAhead, which takes a slot of its own
+		if err != nil {
+			if f.aheadCtx.Err() == nil {
+				f.cfg.Logger.Warn("fetch: read-ahead of the next segment failed", "object", e.ObjectKey, "partition", e.TP.Partition, "err", err)
+			}
+			return
+		}
+		f.readAhead(e, first)
+	}()
 }
 
 // readAhead starts reading chunk i of segment entry e in the background,

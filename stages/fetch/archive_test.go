@@ -347,6 +347,48 @@ func TestArchiveReadAheadServesFromMemory(t *testing.T) {
 	}
 }
 
+// TestArchiveReadAheadCrossesSegments: a read that ends in a segment's
+// last chunk starts reading the next segment's index and first chunk, so
+// the read that crosses into the next segment finds its bytes in memory
+// and makes no GET of its own (at most the read-ahead of the chunk after).
+func TestArchiveReadAheadCrossesSegments(t *testing.T) {
+	a := newArchiveFixture(t)
+	// Chunks of 1 KiB: each segment's first batch fits its first chunk.
+	fe := a.fetcher(t, Config{ReadAheadBytes: 1024})
+	for i := 1; i < len(a.segs); i++ {
+		if first := a.batches[a.batchAt(a.segs[i].BaseOffset)]; codec.IntakeHeaderSize+len(first.data) > 1024 {
+			t.Fatalf("fixture: segment %d's first batch (%d bytes) does not fit a 1 KiB chunk", i, len(first.data))
+		}
+		// Read the segment before, one batch per fetch, to its end.
+		for off := max(a.segs[i-1].BaseOffset, 0); off < a.segs[i].BaseOffset; {
+			res := a.read(fe, off, 1)
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			off, _ = a.check(t, res.Records, off)
+			fe.aheadWG.Wait()
+		}
+		mem0, _, archive0 := fe.SourceBytes()
+		_, gets0 := fe.SourceGets()
+		res := a.read(fe, a.segs[i].BaseOffset, 1)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if _, n := a.check(t, res.Records, a.segs[i].BaseOffset); n != 1 {
+			t.Fatalf("segment %d: first read returned %d batches", i, n)
+		}
+		fe.aheadWG.Wait()
+		mem1, _, archive1 := fe.SourceBytes()
+		_, gets1 := fe.SourceGets()
+		if mem1-mem0 != int64(len(res.Records)) || archive1 != archive0 {
+			t.Fatalf("segment %d: first read served memory +%d archive +%d bytes, want all %d from memory", i, mem1-mem0, archive1-archive0, len(res.Records))
+		}
+		if gets1-gets0 > 1 {
+			t.Fatalf("segment %d: first read made %d GETs, want at most the next chunk's read-ahead", i, gets1-gets0)
+		}
+	}
+}
+
 func TestArchiveReadAheadStopsAtClose(t *testing.T) {
 	a := newArchiveFixture(t)
 	fe := a.fetcher(t, Config{ReadAheadBytes: 512})
