@@ -96,6 +96,7 @@ func newServe() *cobra.Command {
 	f.Duration("vacuum-grace", def.VacuumGrace, "age before an unreferenced object is deleted; commits must land within half of it")
 	f.Duration("retention", def.Retention, "log.retention.ms: default retention.ms of topics (negative: forever)")
 	f.Int64("retention-bytes", def.RetentionBytes, "log.retention.bytes: default retention.bytes of topics (-1: no limit)")
+	f.Duration("producer-id-expiration", def.ProducerIDExpiration, "producer.id.expiration.ms: an idle idempotent producer's state on a partition is deleted after this long (negative: never)")
 	f.Duration("shutdown-timeout", def.ShutdownTimeout, "how long Close waits for in-flight produces")
 	f.Duration("offsets-retention", def.OffsetsRetention, "offsets.retention.minutes: how long offsets of empty groups are kept")
 	f.Duration("group-initial-rebalance-delay", def.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms")

@@ -276,6 +276,10 @@ func (p *planner) object(obj *ObjectCommit, plan *CommitPlan) ([]BatchResult, er
 			if n := len(pc.st.Recent); n > RecentBatches {
 				pc.st.Recent = append(pc.st.Recent[:0], pc.st.Recent[n-RecentBatches:]...)
 			}
+			// The commit's time, by which the state's idleness is
+			// measured (Lifecycle.ExpireProducers); Spanner writes its
+			// commit timestamp instead.
+			pc.st.LastWrite = p.now
 			pc.exists, pc.dirty = true, true
 		}
 

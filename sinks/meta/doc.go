@@ -34,6 +34,11 @@
 //   - NextProducerID counts up from 1000 and never reuses an id, even
 //     across restarts. BumpProducerEpoch treats a producer that was never
 //     bumped as being at epoch 0.
+//   - Every commit that writes a producer state records its time
+//     (ProducerState.LastWrite). Lifecycle.ExpireProducers deletes a
+//     partition's states last written before a limit (Kafka's
+//     producer.id.expiration.ms); epochs registered by BumpProducerEpoch
+//     are not partition state and stay.
 //   - After Close, every method returns ErrClosed.
 //
 // Implementations live in subpackages, which import this one for its

@@ -56,8 +56,9 @@ var (
 	ErrObjectExpired = errors.New("meta: object committed after its deadline")
 )
 
-// Lifecycle holds the metadata operations of archive, retention and vacuum.
-// Every method is safe for concurrent use, from any number of brokers.
+// Lifecycle holds the metadata operations of archive, retention, vacuum and
+// producer-state expiry. Every method is safe for concurrent use, from any
+// number of brokers.
 type Lifecycle interface {
 	// ReplaceEntries deletes old (index entries of tp, in offset order,
 	// each matched by LastOffset, ObjectKey and Kind) and writes repl in
@@ -74,6 +75,37 @@ type Lifecycle interface {
 	// ReleaseLease gives up holder's lease early; a lease held by another
 	// holder is left alone.
 	ReleaseLease(ctx context.Context, name, holder string) error
+
+	// ExpireProducers deletes tp's producer states last written before
+	// idleBefore, as Kafka drops a producer's state after
+	// producer.id.expiration.ms without a write from it: every new client
+	// process gets a new producer id, so the states would otherwise grow
+	// without bound. Each state's last write is checked inside the
+	// deleting transaction, so a state written meanwhile is kept. A state
+	// without a LastWrite (written before stores recorded it) is stamped
+	// with the call's time instead of deleted, so it expires one
+	// expiration after the first call rather than at once. A producer
+	// whose state was deleted starts over as one new to the partition:
+	// its next batch must have sequence 0. An unknown partition has
+	// nothing to expire.
+	ExpireProducers(ctx context.Context, tp TP, idleBefore time.Time) (ProducerExpiry, error)
+}
+
+// ProducerExpiry is what one ExpireProducers call did.
+type ProducerExpiry struct {
+	// Removed counts the states deleted, Stamped the states given their
+	// first LastWrite.
+	Removed, Stamped int
+	// KeptSince bounds the last writes of the states left: none of them,
+	// nor any written later, was last written before it (up to clock
+	// skew between brokers and the store): the oldest LastWrite kept, or
+	// the call's time. So nothing of tp can expire before KeptSince plus
+	// the expiration, and the caller need not look again until then.
+	KeptSince time.Time
+	// More reports that the call stopped at a backend limit (Spanner's
+	// mutations per transaction) with states still to delete or stamp;
+	// the caller calls again.
+	More bool
 }
 
 // CheckReplace validates a ReplaceEntries call against the partition's

@@ -139,6 +139,11 @@ type ProducerState struct {
 	// Recent holds the last few (at most RecentBatches) committed batches,
 	// oldest first.
 	Recent []ProducerBatch
+	// LastWrite is when a commit last wrote the state, by the store's
+	// clock (Spanner: the commit timestamp): what Lifecycle.ExpireProducers
+	// measures idleness by. Zero for a state written before stores
+	// recorded it and not yet stamped by ExpireProducers.
+	LastWrite time.Time
 }
 
 // RecentBatches is how many committed batches per producer and partition
@@ -217,8 +222,8 @@ type Store interface {
 	Groups() Groups
 	// Brokers is the broker registry (brokers.go).
 	Brokers() Brokers
-	// Lifecycle holds archive, retention and vacuum operations
-	// (lifecycle.go).
+	// Lifecycle holds archive, retention, vacuum and producer-state
+	// expiry operations (lifecycle.go).
 	Lifecycle() Lifecycle
 
 	Close() error

@@ -102,6 +102,12 @@ type Config struct {
 	// retention.bytes (negative: keep forever / no size limit).
 	Retention      time.Duration `mapstructure:"retention"`
 	RetentionBytes int64         `mapstructure:"retention-bytes"`
+	// ProducerIDExpiration is producer.id.expiration.ms: an idempotent
+	// producer's state on a partition (kept to recognise its retries) is
+	// deleted after this long without a write from it there, so the
+	// states of the producers of finished client processes do not pile up
+	// (negative: keep forever).
+	ProducerIDExpiration time.Duration `mapstructure:"producer-id-expiration"`
 	// Failpoint, if set, is called at named points of the lifecycle
 	// work (crash tests; see lifecycle.Fail*).
 	Failpoint func(name string) `mapstructure:"-"`
@@ -174,6 +180,8 @@ func NewConfig() Config {
 		VacuumGrace:       lifecycle.DefaultGrace,
 		Retention:         lifecycle.DefaultRetention,
 		RetentionBytes:    -1,
+
+		ProducerIDExpiration: lifecycle.DefaultProducerExpiration,
 	}
 }
 

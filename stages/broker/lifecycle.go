@@ -8,9 +8,9 @@ import (
 	"github.com/sluicedata/sluice/stages/lifecycle"
 )
 
-// startLifecycle starts the archive, retention and vacuum passes, unless
-// disabled. Every broker runs them; leases in the metadata store let one
-// broker at a time do each job.
+// startLifecycle starts the archive, retention, producer expiry and vacuum
+// passes, unless disabled. Every broker runs them; leases in the metadata
+// store let one broker at a time do each job.
 func (b *Broker) startLifecycle() error {
 	if b.cfg.LifecycleInterval < 0 {
 		return nil
@@ -22,7 +22,8 @@ func (b *Broker) startLifecycle() error {
 		ArchiveShards:    b.cfg.ArchiveShards,
 		Grace:            b.cfg.VacuumGrace,
 		DefaultRetention: b.cfg.Retention, DefaultRetentionBytes: b.cfg.RetentionBytes,
-		Failpoint: b.cfg.Failpoint,
+		Failpoint:          b.cfg.Failpoint,
+		ProducerExpiration: b.cfg.ProducerIDExpiration,
 		// The live brokers this broker knows of share the archive work.
 		Brokers: func() int { return len(b.reg.cluster()) },
 	})
@@ -38,8 +39,9 @@ func (b *Broker) startLifecycle() error {
 // a negative LifecycleInterval.
 var ErrLifecycleDisabled = errors.New("broker: lifecycle disabled")
 
-// RunLifecycle runs one lifecycle pass now (tests, tools): retention and
-// archive, then vacuum, each if this broker holds or can take its lease.
+// RunLifecycle runs one lifecycle pass now (tests, tools): retention,
+// archive and producer expiry, then vacuum, each if this broker holds or
+// can take its lease.
 func (b *Broker) RunLifecycle(ctx context.Context) error {
 	if b.life == nil {
 		return ErrLifecycleDisabled

@@ -1,7 +1,7 @@
 // Package lifecycle runs the data lifecycle of a Sluice cluster: archive,
-// retention and vacuum. Any broker runs it; a lease in the metadata store
-// makes one broker at a time do each job, and any broker takes a job over
-// when its holder's lease lapses.
+// retention, producer expiry and vacuum. Any broker runs it; a lease in the
+// metadata store makes one broker at a time do each job, and any broker
+// takes a job over when its holder's lease lapses.
 //
 // Archive: once a partition's unarchived intake passes a size or age
 // threshold, its batches are copied (with their assigned offsets stamped)
@@ -29,6 +29,19 @@
 // segments), through the store's DeleteRecords, which also drops the index
 // entries below it; a catalog whose oldest segments fell below the log
 // start is rewritten without them.
+//
+// Producer expiry: the store keeps, per idempotent producer and
+// partition, the producer's epoch and last sequences, to recognise its
+// retries. Every new client process gets a new producer id, so the states
+// of producers gone for good would pile up forever; as Kafka does after
+// producer.id.expiration.ms (a broker setting, ProducerExpiration, default
+// 24 h), the pass over a partition deletes the states not written for that
+// long (meta.Lifecycle.ExpireProducers, which checks each state's last
+// write in the deleting transaction, so a producer still writing never
+// loses its state). A producer that comes back after that starts over
+// like a new one: sequence 0 is accepted, any other is out of order. The
+// pass remembers, per partition, the oldest last write the store kept, and
+// does not ask the store again before that is an expiration old.
 //
 // Vacuum: mark and sweep. It collects every object key the index refers
 // to (intake objects, catalogs, and the segments the catalogs list), then

@@ -56,6 +56,15 @@ type Config struct {
 	DefaultRetention      time.Duration
 	DefaultRetentionBytes int64
 
+	// ProducerExpiration is Kafka's producer.id.expiration.ms, a broker
+	// setting there too: an idempotent producer's state on a partition
+	// (its epoch and last sequences, kept to recognise retries) is
+	// deleted once the producer has not written there for this long
+	// (default 24 h, Kafka's). Every new client process gets a new
+	// producer id, so without it the states would grow without bound.
+	// Negative keeps them forever.
+	ProducerExpiration time.Duration
+
 	// Failpoint, if set, is called at named points of the work (crash
 	// tests kill the process there).
 	Failpoint func(name string)
@@ -72,6 +81,9 @@ const (
 	DefaultArchiveShards = 16
 	DefaultGrace         = time.Hour
 	DefaultRetention     = 7 * 24 * time.Hour
+	// DefaultProducerExpiration is Kafka's producer.id.expiration.ms
+	// default.
+	DefaultProducerExpiration = 24 * time.Hour
 )
 
 // Lease names.
@@ -121,6 +133,9 @@ func (c *Config) setDefaults() {
 	if c.DefaultRetentionBytes == 0 {
 		c.DefaultRetentionBytes = -1
 	}
+	if c.ProducerExpiration == 0 {
+		c.ProducerExpiration = DefaultProducerExpiration
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -139,6 +154,7 @@ type Stats struct {
 	Conflicts        int64 // archives lost to a concurrent change
 	RetentionAdvance int64 // log start advances by retention
 	CatalogPrunes    int64 // catalogs rewritten without expired segments
+	ProducersExpired int64 // idle producer states deleted (one per producer and partition)
 	Deleted          int64 // objects the vacuum deleted
 	DeletedBytes     int64
 	Errors           int64
@@ -152,7 +168,7 @@ type Worker struct {
 	catalogs *fetch.Cache[*catalogRef] // decoded catalogs by key
 
 	stats struct {
-		passes, archives, archivedBytes, segments, merges, conflicts, retention, prunes, deleted, deletedBytes, errors atomic.Int64
+		passes, archives, archivedBytes, segments, merges, conflicts, retention, prunes, producersExpired, deleted, deletedBytes, errors atomic.Int64
 	}
 
 	runMu      sync.Mutex   // one pass at a time
@@ -162,6 +178,12 @@ type Worker struct {
 	done       chan struct{}
 	startOnce  sync.Once
 	closeOnce  sync.Once
+
+	// producerChecks holds, per partition of the last pass, when its
+	// producer states can next have something to expire (expiry.go).
+	// Guarded by runMu, as is pass, the number of passes run.
+	producerChecks map[meta.TP]producerCheck
+	pass           int64
 }
 
 // New returns a Worker; Start runs it periodically, RunOnce runs one pass.
@@ -177,6 +199,8 @@ func New(cfg Config) (*Worker, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		held:     map[int]bool{},
+
+		producerChecks: map[meta.TP]producerCheck{},
 	}, nil
 }
 
@@ -186,7 +210,8 @@ func (w *Worker) Stats() Stats {
 	return Stats{
 		Passes: s.passes.Load(), Archives: s.archives.Load(), ArchivedBytes: s.archivedBytes.Load(),
 		Segments: s.segments.Load(), Merges: s.merges.Load(), Conflicts: s.conflicts.Load(), RetentionAdvance: s.retention.Load(),
-		CatalogPrunes: s.prunes.Load(), Deleted: s.deleted.Load(), DeletedBytes: s.deletedBytes.Load(), Errors: s.errors.Load(),
+		CatalogPrunes: s.prunes.Load(), ProducersExpired: s.producersExpired.Load(),
+		Deleted: s.deleted.Load(), DeletedBytes: s.deletedBytes.Load(), Errors: s.errors.Load(),
 	}
 }
 
@@ -237,18 +262,21 @@ func (w *Worker) Close() {
 	})
 }
 
-// RunOnce runs one pass: retention and archive of the partitions of the
-// archive shards this broker leases, then the vacuum under its own lease.
-// Work whose lease another broker holds is skipped.
+// RunOnce runs one pass: retention, archive and producer-state expiry of
+// the partitions of the archive shards this broker leases, then the vacuum
+// under its own lease. Work whose lease another broker holds is skipped.
 func (w *Worker) RunOnce(ctx context.Context) error {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
 	w.stats.passes.Add(1)
+	w.pass++
 	var errs []error
 	held, err := w.claimShards(ctx)
 	errs = append(errs, err)
 	if len(held) > 0 {
 		errs = append(errs, w.archivePass(ctx, held))
+	} else {
+		clear(w.producerChecks)
 	}
 	// The sweep lists the whole bucket; nothing it could delete ages
 	// faster than the grace period, so a quarter of it is often enough.
@@ -284,8 +312,9 @@ func (w *Worker) failpoint(name string) {
 	}
 }
 
-// archivePass applies retention, then archives, partition by partition.
-// One partition's failure is logged and counted; the pass goes on.
+// archivePass applies retention, archives and expires idle producer
+// states, partition by partition. One partition's failure is logged and
+// counted; the pass goes on.
 func (w *Worker) archivePass(ctx context.Context, shards map[int]bool) error {
 	topics, err := w.cfg.Meta.Topics(ctx)
 	if err != nil {
@@ -303,25 +332,37 @@ func (w *Worker) archivePass(ctx context.Context, shards map[int]bool) error {
 			if !shards[shardOf(tp, w.cfg.ArchiveShards)] {
 				continue
 			}
-			if err := w.applyRetention(ctx, tp, retMs, retBytes); err != nil {
+			if err := w.partitionPass(ctx, t.Name, tp, retMs, retBytes); err != nil {
 				failed++
-				first = cmpErr(first, fmt.Errorf("retention of %s/%d: %w", t.Name, p, err))
-				continue
-			}
-			if err := w.archive(ctx, tp); err != nil {
-				if errors.Is(err, meta.ErrConflict) {
-					w.stats.conflicts.Add(1)
-					continue
-				}
-				failed++
-				first = cmpErr(first, fmt.Errorf("archive of %s/%d: %w", t.Name, p, err))
+				first = cmpErr(first, err)
 			}
 		}
 	}
+	w.forgetProducerChecks()
 	if failed > 0 {
 		return fmt.Errorf("%d partitions failed, first: %w", failed, first)
 	}
 	return nil
+}
+
+// partitionPass applies retention to tp, then archives it, and expires
+// its idle producer states, which depend on neither and so are expired
+// even if those failed.
+func (w *Worker) partitionPass(ctx context.Context, topic string, tp meta.TP, retMs, retBytes int64) error {
+	var errs []error
+	if err := w.applyRetention(ctx, tp, retMs, retBytes); err != nil {
+		errs = append(errs, fmt.Errorf("retention of %s/%d: %w", topic, tp.Partition, err))
+	} else if err := w.archive(ctx, tp); err != nil {
+		if errors.Is(err, meta.ErrConflict) {
+			w.stats.conflicts.Add(1)
+		} else {
+			errs = append(errs, fmt.Errorf("archive of %s/%d: %w", topic, tp.Partition, err))
+		}
+	}
+	if err := w.expireProducers(ctx, tp); err != nil {
+		errs = append(errs, fmt.Errorf("producer expiry of %s/%d: %w", topic, tp.Partition, err))
+	}
+	return errors.Join(errs...)
 }
 
 func cmpErr(first, err error) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 )
@@ -188,7 +189,7 @@ func decodeIndex(k, v []byte) (meta.IndexEntry, error) {
 }
 
 func encodeProducer(st *meta.ProducerState) []byte {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(st.Recent)*3*binary.MaxVarintLen64)
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(st.Recent)*3*binary.MaxVarintLen64)
 	b = append(b, codecVersion)
 	b = binary.AppendVarint(b, int64(st.Epoch))
 	b = binary.AppendVarint(b, int64(len(st.Recent)))
@@ -196,6 +197,12 @@ func encodeProducer(st *meta.ProducerState) []byte {
 		b = binary.AppendVarint(b, int64(r.FirstSeq))
 		b = binary.AppendVarint(b, int64(r.LastSeq))
 		b = binary.AppendVarint(b, r.BaseOffset)
+	}
+	// The last write came later, as Unix milliseconds (Kafka's
+	// resolution for producer.id.expiration.ms): absent means unknown, so
+	// values written before it decode unchanged, with a zero LastWrite.
+	if !st.LastWrite.IsZero() {
+		b = binary.AppendVarint(b, st.LastWrite.UnixMilli())
 	}
 	return b
 }
@@ -216,6 +223,9 @@ func decodeProducer(b []byte) (meta.ProducerState, error) {
 				BaseOffset: d.varint(),
 			}
 		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		st.LastWrite = time.UnixMilli(d.varint()).UTC()
 	}
 	return st, d.done("producer state")
 }

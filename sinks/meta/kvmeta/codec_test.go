@@ -1,9 +1,12 @@
 package kvmeta
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 )
@@ -30,11 +33,38 @@ func TestCodecRoundTrip(t *testing.T) {
 	for _, st := range []meta.ProducerState{
 		{Epoch: 3},
 		{Epoch: math.MaxInt16, Recent: []meta.ProducerBatch{{FirstSeq: math.MaxInt32 - 1, LastSeq: 3, BaseOffset: 99}, {FirstSeq: 4, LastSeq: 4, BaseOffset: 1 << 40}}},
+		{Epoch: 1, Recent: []meta.ProducerBatch{{FirstSeq: 0, LastSeq: 0, BaseOffset: 7}}, LastWrite: time.UnixMilli(1_790_000_000_123).UTC()},
+		{LastWrite: time.UnixMilli(0).UTC()},
 	} {
 		got, err := decodeProducer(encodeProducer(&st))
 		if err != nil || !reflect.DeepEqual(got, st) {
 			t.Fatalf("producer %+v -> %+v, %v", st, got, err)
 		}
+	}
+	// The last write is kept to the millisecond, Kafka's resolution.
+	lw := time.Date(2026, 5, 1, 12, 0, 0, 123_456_789, time.Local)
+	if got, err := decodeProducer(encodeProducer(&meta.ProducerState{LastWrite: lw})); err != nil || !got.LastWrite.Equal(lw.Truncate(time.Millisecond)) {
+		t.Fatalf("LastWrite %v -> %v, %v", lw, got.LastWrite, err)
+	}
+}
+
+// TestCodecProducerWithoutLastWrite: a producer state in the encoding
+// before LastWrite (version byte, epoch, count, triples) decodes with a
+// zero LastWrite.
+func TestCodecProducerWithoutLastWrite(t *testing.T) {
+	old := []byte{codecVersion}
+	old = binary.AppendVarint(old, 3) // epoch
+	old = binary.AppendVarint(old, 1) // one batch
+	for _, v := range []int64{0, 4, 100} {
+		old = binary.AppendVarint(old, v)
+	}
+	got, err := decodeProducer(old)
+	want := meta.ProducerState{Epoch: 3, Recent: []meta.ProducerBatch{{FirstSeq: 0, LastSeq: 4, BaseOffset: 100}}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("old producer state -> %+v, %v; want %+v", got, err, want)
+	}
+	if enc := encodeProducer(&want); !bytes.Equal(enc, old) {
+		t.Fatalf("a zero LastWrite encodes as %v, not the old %v", enc, old)
 	}
 }
 

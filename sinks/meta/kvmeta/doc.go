@@ -25,5 +25,9 @@
 // DeleteTopic can drop them with a prefix scan.
 //
 // Hot-path values (partition state, index entries, producer state) are
-// compact binary: a version byte then varints. Topics are JSON.
+// compact binary: a version byte then varints. Topics are JSON. Fields
+// added later go at the end of a value and may be absent, so values
+// written before them still decode: an index entry's kind (absent: intake)
+// and a producer state's last write (absent: unknown, stamped by the first
+// ExpireProducers, which deletes states idle past producer.id.expiration.ms).
 package kvmeta

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/meta/kvmeta"
@@ -105,5 +106,52 @@ func TestClusterIDStable(t *testing.T) {
 	b, _ := kvmeta.New(kv).ClusterID(ctx)
 	if a == "" || a != b {
 		t.Fatalf("cluster ids %q and %q", a, b)
+	}
+}
+
+// TestExpireLegacyProducerState: a producer state written before states
+// recorded their last write (the older encoding, which a zero LastWrite
+// still produces) is stamped by the first expiry pass, not deleted, and
+// expires after a later one.
+func TestExpireLegacyProducerState(t *testing.T) {
+	ctx := context.Background()
+	kv := memmeta.NewKV()
+	s := kvmeta.New(kv)
+	defer s.Close()
+	top, err := s.CreateTopic(ctx, "t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := meta.TP{Topic: top.ID}
+	const pid = 1000
+	legacy := meta.ProducerState{Epoch: 2, Recent: []meta.ProducerBatch{{FirstSeq: 0, LastSeq: 4, BaseOffset: 0}}}
+	if err := kv.Update(func(tx kvmeta.Tx) error { return tx.Put(kvmeta.KeyProducer(tp, pid), kvmeta.EncodeProducer(&legacy)) }); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok, err := s.ProducerState(ctx, pid, tp); err != nil || !ok || !st.LastWrite.IsZero() || st.Epoch != 2 {
+		t.Fatalf("legacy state reads as %+v, ok %v, %v", st, ok, err)
+	}
+
+	before := time.Now().Add(-time.Millisecond) // the stored resolution
+	res, err := s.Lifecycle().ExpireProducers(ctx, tp, time.Now().Add(time.Hour))
+	if err != nil || res.Removed != 0 || res.Stamped != 1 || res.More || res.KeptSince.Before(before) {
+		t.Fatalf("first expiry = %+v, %v; want the legacy state stamped", res, err)
+	}
+	st, ok, err := s.ProducerState(ctx, pid, tp)
+	if err != nil || !ok || st.LastWrite.Before(before) || st.LastWrite.After(time.Now()) || st.Epoch != 2 || len(st.Recent) != 1 {
+		t.Fatalf("stamped state %+v, ok %v, %v", st, ok, err)
+	}
+	// Its retry is still recognised.
+	res2, err := s.Commit(ctx, []meta.ObjectCommit{{Key: "o", Batches: []meta.BatchCommit{{TP: tp, Records: 5, ProducerID: pid, ProducerEpoch: 2, BaseSequence: 0}}}})
+	if err != nil || !res2[0][0].Duplicate {
+		t.Fatalf("retry after the stamp = %+v, %v", res2, err)
+	}
+
+	res, err = s.Lifecycle().ExpireProducers(ctx, tp, time.Now().Add(time.Hour))
+	if err != nil || res.Removed != 1 || res.Stamped != 0 {
+		t.Fatalf("second expiry = %+v, %v; want the state removed", res, err)
+	}
+	if _, ok, err := s.ProducerState(ctx, pid, tp); ok || err != nil {
+		t.Fatalf("state after expiry: ok %v, %v", ok, err)
 	}
 }

@@ -97,3 +97,94 @@ func (l lifecycle) ReleaseLease(ctx context.Context, name, holder string) error 
 		return tx.Delete(keyLease(name))
 	})
 }
+
+// ExpireProducers first scans tp's producer states (keyed by partition
+// first, so one prefix) in a read-only transaction, which does not hold up
+// commits (bbolt has one writer) and costs no write when nothing is idle.
+// Then one read-write transaction reads the candidates again by key,
+// deletes those still last written before idleBefore and stamps those
+// still without a LastWrite; a state a commit rewrote in between is kept.
+// A KV transaction has no size limit, so More is never set.
+func (l lifecycle) ExpireProducers(ctx context.Context, tp meta.TP, idleBefore time.Time) (meta.ProducerExpiry, error) {
+	var (
+		cands [][]byte
+		kept  time.Time
+	)
+	err := l.s.view(ctx, func(tx Tx) error {
+		// A state written after the scan carries a later time, but for
+		// a commit in flight during it: off by the commit's duration,
+		// negligible against an expiration. In the stored resolution.
+		cands, kept = nil, time.UnixMilli(time.Now().UnixMilli()).UTC()
+		var derr error
+		err := tx.Seek(tpKey(pfxProducer, tp, 0), nil, func(k, v []byte) bool {
+			st, err := decodeProducer(v)
+			if err != nil {
+				derr = err
+				return false
+			}
+			switch {
+			case st.LastWrite.IsZero() || st.LastWrite.Before(idleBefore):
+				cands = append(cands, append([]byte(nil), k...))
+			case st.LastWrite.Before(kept):
+				kept = st.LastWrite
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return derr
+	})
+	if err != nil {
+		return meta.ProducerExpiry{}, err
+	}
+	res := meta.ProducerExpiry{KeptSince: kept}
+	if len(cands) == 0 {
+		return res, nil
+	}
+	err = l.s.update(ctx, func(tx Tx) error {
+		res = meta.ProducerExpiry{KeptSince: kept}
+		// Commits are serialized with this transaction, so every state
+		// written after it carries a later time than the stamps. In the
+		// stored resolution, so that KeptSince is no later than them.
+		now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+		res.KeptSince = minTime(res.KeptSince, now)
+		for _, k := range cands {
+			v := tx.Get(k)
+			if v == nil {
+				continue // deleted meanwhile
+			}
+			st, err := decodeProducer(v)
+			if err != nil {
+				return err
+			}
+			switch {
+			case st.LastWrite.IsZero():
+				st.LastWrite = now
+				if err := tx.Put(k, encodeProducer(&st)); err != nil {
+					return err
+				}
+				res.Stamped++
+			case st.LastWrite.Before(idleBefore):
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+				res.Removed++
+			default:
+				res.KeptSince = minTime(res.KeptSince, st.LastWrite)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return meta.ProducerExpiry{}, err
+	}
+	return res, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"ProducerEpochs", testProducerEpochs},
 		{"SequenceWrap", testSequenceWrap},
 		{"BumpProducerEpoch", testBumpEpoch},
+		{"ExpireProducers", testExpireProducers},
 		{"DeleteRecords", testDeleteRecords},
 		{"EntryAtTimestamp", testEntryAtTimestamp},
 		{"NextProducerID", testNextProducerID},

@@ -3,6 +3,7 @@ package metatest
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 )
@@ -204,4 +205,109 @@ func testBumpEpoch(t *testing.T, s meta.Store) {
 		t.Fatalf("BumpProducerEpoch(pid2, 0) = %d, %v", next, err)
 	}
 	wantResult(t, "pid unaffected", commit1(t, s, "f", idem(tp, 1, pid, 2, 1)), 3, false, nil)
+}
+
+// expire runs ExpireProducers and checks what it reports.
+func expire(t *testing.T, s meta.Store, tp meta.TP, idleBefore time.Time, removed int) meta.ProducerExpiry {
+	t.Helper()
+	res, err := s.Lifecycle().ExpireProducers(ctx, tp, idleBefore)
+	if err != nil {
+		t.Fatalf("ExpireProducers(%v, %v): %v", tp, idleBefore, err)
+	}
+	if res.Removed != removed || res.Stamped != 0 || res.More || res.KeptSince.IsZero() {
+		t.Fatalf("ExpireProducers(%v, %v) = %+v, want %d removed", tp, idleBefore, res, removed)
+	}
+	return res
+}
+
+func wantNoProducerState(t *testing.T, s meta.Store, pid int64, tp meta.TP) {
+	t.Helper()
+	if st, ok, err := s.ProducerState(ctx, pid, tp); ok || err != nil {
+		t.Fatalf("ProducerState(%d, %v) = %+v, ok %v, %v; want none", pid, tp, st, ok, err)
+	}
+}
+
+// testExpireProducers: producer states last written before the idle limit
+// go, others stay; a producer whose state went starts over at sequence 0,
+// as Kafka answers one whose state expired.
+func testExpireProducers(t *testing.T, s meta.Store) {
+	top := createTopic(t, s, "expire", 2)
+	tp, tp1 := tpOf(top, 0), tpOf(top, 1)
+	idle, _ := s.NextProducerID(ctx)
+	busy, _ := s.NextProducerID(ctx)
+
+	// The store's clock may be another machine's (Spanner): compare
+	// LastWrite with this one's only up to a tolerance.
+	const skew = 2 * time.Second
+	before := time.Now()
+	wantResult(t, "idle seq 0-2", commit1(t, s, "a", idem(tp, 3, idle, 0, 0)), 0, false, nil)
+	wantResult(t, "idle on p1", commit1(t, s, "b", idem(tp1, 1, idle, 0, 0)), 0, false, nil)
+	after := time.Now()
+	idleSt := producerState(t, s, idle, tp)
+	if lw := idleSt.LastWrite; lw.Before(before.Add(-skew)) || lw.After(after.Add(skew)) {
+		t.Fatalf("LastWrite %v, want between %v and %v", lw, before, after)
+	}
+
+	// Nothing was written before a limit earlier than the writes.
+	res := expire(t, s, tp, before.Add(-time.Minute), 0)
+	if res.KeptSince.After(idleSt.LastWrite) {
+		t.Fatalf("KeptSince %v after the kept state's LastWrite %v", res.KeptSince, idleSt.LastWrite)
+	}
+	producerState(t, s, idle, tp)
+
+	// The busy producer writes after the limit, the idle one not.
+	time.Sleep(50 * time.Millisecond)
+	limit := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	wantResult(t, "busy seq 0", commit1(t, s, "c", idem(tp, 2, busy, 0, 0)), 3, false, nil)
+	busySt := producerState(t, s, busy, tp)
+	if !busySt.LastWrite.After(idleSt.LastWrite) {
+		t.Fatalf("busy LastWrite %v not after idle LastWrite %v", busySt.LastWrite, idleSt.LastWrite)
+	}
+	res = expire(t, s, tp, limit, 1)
+	if res.KeptSince.After(busySt.LastWrite) {
+		t.Fatalf("KeptSince %v after the kept state's LastWrite %v", res.KeptSince, busySt.LastWrite)
+	}
+	wantNoProducerState(t, s, idle, tp)
+	if st := producerState(t, s, busy, tp); len(st.Recent) != 1 || st.Recent[0].BaseOffset != 3 {
+		t.Fatalf("busy producer's state changed: %+v", st)
+	}
+	// Other partitions' states are untouched, even when as old.
+	producerState(t, s, idle, tp1)
+	expire(t, s, tp, limit, 0) // already gone
+
+	// The expired producer continuing its sequence is out of order; its
+	// retry of the old batch cannot be recognised any more, so it is a new
+	// batch with sequence 0, and starts the state afresh.
+	wantResult(t, "continued after expiry", commit1(t, s, "d", idem(tp, 1, idle, 0, 3)), 0, false, meta.ErrOutOfOrderSequence)
+	wantNoProducerState(t, s, idle, tp)
+	wantResult(t, "fresh start after expiry", commit1(t, s, "e", idem(tp, 3, idle, 0, 0)), 5, false, nil)
+	if st := producerState(t, s, idle, tp); len(st.Recent) != 1 || st.Recent[0] != (meta.ProducerBatch{FirstSeq: 0, LastSeq: 2, BaseOffset: 5}) ||
+		st.LastWrite.Before(busySt.LastWrite) {
+		t.Fatalf("state after the fresh start: %+v", st)
+	}
+	wantResult(t, "retry of the fresh start", commit1(t, s, "e2", idem(tp, 3, idle, 0, 0)), 5, true, nil)
+	wantResult(t, "next after the fresh start", commit1(t, s, "f", idem(tp, 1, idle, 0, 3)), 8, false, nil)
+
+	// A limit after every write takes all of the partition's states, and
+	// only them.
+	expire(t, s, tp, time.Now().Add(skew), 2)
+	wantNoProducerState(t, s, idle, tp)
+	wantNoProducerState(t, s, busy, tp)
+	producerState(t, s, idle, tp1)
+	if got := hwm(t, s, tp); got != 9 {
+		t.Fatalf("HWM %d, want 9: expiry moved offsets", got)
+	}
+
+	// An epoch fenced by BumpProducerEpoch stays fenced: that is not
+	// partition state.
+	if _, err := s.BumpProducerEpoch(ctx, busy, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantResult(t, "fenced epoch after expiry", commit1(t, s, "g", idem(tp, 1, busy, 0, 0)), 0, false, meta.ErrInvalidProducerEpoch)
+	wantResult(t, "new epoch after expiry", commit1(t, s, "g", idem(tp, 1, busy, 1, 0)), 9, false, nil)
+
+	// A partition without states, or an unknown one, has nothing to expire.
+	expire(t, s, tpOf(createTopic(t, s, "empty", 1), 0), time.Now(), 0)
+	expire(t, s, tpOf(top, 9), time.Now(), 0)
 }

@@ -23,7 +23,7 @@ var ErrCommitTooLarge = errors.New("spannermeta: commit too large for one Spanne
 const (
 	entryMutations         = 13 // IndexEntries insert: all 13 columns, Kind included
 	partitionStateMutation = 5  // Partitions update: key, HighWatermark, MaxTimestamp(+Offset)
-	producerMutations      = 5  // ProducerStates insert-or-update
+	producerMutations      = 6  // ProducerStates insert-or-update, LastWrite included
 )
 
 // Commit runs as ONE read-write transaction: it reads the partition rows

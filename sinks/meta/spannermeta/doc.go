@@ -42,6 +42,9 @@
 // IndexEntries.Kind (schema version 3, NOT NULL DEFAULT 0) is the
 // entry's meta.EntryKind: 0 an intake object, 1 the partition's archive.
 // Rows written before version 3 read as 0, which they are.
+// ProducerStates.LastWrite (schema version 4, nullable, commit timestamp)
+// is when a commit last wrote the row; rows written before version 4 have
+// NULL until the first ExpireProducers over their partition stamps them.
 //
 // # Commit
 //
@@ -57,9 +60,10 @@
 // max_mutations fails whole with ErrCommitTooLarge: it is never split,
 // because a split would make part of it visible (or, on failure, durable)
 // alone. Per commit the count is 13 per index entry (one per partition run
-// of each object), 5 per partition and 5 per idempotent producer and
+// of each object), 5 per partition and 6 per idempotent producer and
 // partition; 80000 allows e.g. 3000 partitions with a producer each in
-// one flush, far above what an 8 MiB flush holds in practice.
+// one flush, far above what an 8 MiB flush holds in practice. Every
+// producer state written carries the commit timestamp (LastWrite).
 //
 // # Lifecycle
 //
@@ -78,6 +82,14 @@
 // partition, so it sees either all of a concurrent change or none. Like
 // Commit it fails whole beyond max_mutations (1 per old entry, 13 per
 // new one), never split.
+//
+// ExpireProducers (Kafka's producer.id.expiration.ms) reads the
+// partition's ProducerStates rows (ProducerId, LastWrite) with a strong
+// read that locks nothing, then, only if some row is idle or unstamped, one
+// read-write transaction reads those rows again by key, deletes the ones
+// still last written before the limit and stamps the NULL ones with the
+// commit timestamp; a row a commit rewrote in between is kept. It takes at
+// most max_mutations/4 rows per transaction and reports the rest (More).
 //
 // AcquireLease and ReleaseLease are read-write transactions on one Leases
 // row, applying meta.GrantLease. Lease times are the broker's clock

@@ -11,10 +11,12 @@ import (
 	"github.com/sluicedata/sluice/sinks/meta"
 )
 
-// Lifecycle returns the archive, retention and vacuum operations: index
-// entry replacement on IndexEntries and named leases in the Leases table
-// (schema version 3). The rules are meta's (CheckReplace, SameEntry,
-// GrantLease); each method runs them in one read-write transaction.
+// Lifecycle returns the archive, retention, vacuum and producer-expiry
+// operations: index entry replacement on IndexEntries, named leases in the
+// Leases table (schema version 3) and expiry of ProducerStates rows by
+// their LastWrite (schema version 4). The rules are meta's (CheckReplace,
+// SameEntry, GrantLease); each method runs them in one read-write
+// transaction.
 func (s *Store) Lifecycle() meta.Lifecycle { return lifecycle{s} }
 
 type lifecycle struct{ s *Store }
@@ -151,4 +153,107 @@ func (l lifecycle) ReleaseLease(ctx context.Context, name, holder string) error 
 		}
 		return tx.BufferWrite([]*spanner.Mutation{spanner.Delete("Leases", spanner.Key{name})})
 	})
+}
+
+// producerStampMutations is the most an ExpireProducers transaction
+// costs per row: a stamp writes LastWrite and the three key columns (a
+// delete by key costs one).
+const producerStampMutations = 4
+
+// producerStampCols are the columns a stamp writes.
+var producerStampCols = []string{"TopicId", "PartitionId", "ProducerId", "LastWrite"}
+
+// expiryCandidate is a ProducerStates row that looked idle or unstamped.
+type expiryCandidate struct {
+	pid       int64
+	lastWrite spanner.NullTime
+}
+
+// ExpireProducers first finds the candidates with a strong read of the
+// partition's ProducerStates rows (one key prefix, interleaved under the
+// partition; ProducerId and LastWrite only). That read locks nothing, so
+// it never delays a commit, and a partition with nothing to expire costs
+// it alone. Then one read-write transaction reads the candidates again by
+// key, which locks them against commits, deletes those still last written
+// before idleBefore and stamps those still NULL with the commit timestamp;
+// a candidate a commit wrote in between is kept. One transaction takes as
+// many candidates as max_mutations allows at a stamp's cost; the rest are
+// left to the next call (More), never split over transactions in one call.
+//
+// LastWrite is Spanner's commit timestamp and idleBefore the broker's
+// clock, so clock skew shifts expiry by as much: negligible against an
+// expiration of hours.
+func (l lifecycle) ExpireProducers(ctx context.Context, tp meta.TP, idleBefore time.Time) (meta.ProducerExpiry, error) {
+	start := time.Now()
+	var (
+		cands []expiryCandidate
+		kept  time.Time
+	)
+	err := l.s.single(ctx, func(ctx context.Context, tx *spanner.ReadOnlyTransaction) error {
+		cands, kept = cands[:0], start
+		return tx.Read(ctx, "ProducerStates", tpKey(tp).AsPrefix(), []string{"ProducerId", "LastWrite"}).Do(func(row *spanner.Row) error {
+			var c expiryCandidate
+			if err := row.Columns(&c.pid, &c.lastWrite); err != nil {
+				return err
+			}
+			switch {
+			case !c.lastWrite.Valid || c.lastWrite.Time.Before(idleBefore):
+				cands = append(cands, c)
+			case c.lastWrite.Time.Before(kept):
+				kept = c.lastWrite.Time
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return meta.ProducerExpiry{}, err
+	}
+	res := meta.ProducerExpiry{KeptSince: kept}
+	if len(cands) == 0 {
+		return res, nil
+	}
+	if limit := max(1, l.s.cfg.maxMutations/producerStampMutations); len(cands) > limit {
+		// The rows left for later keep their old last writes (an
+		// unstamped one gets a later stamp).
+		for _, c := range cands[limit:] {
+			if c.lastWrite.Valid && c.lastWrite.Time.Before(kept) {
+				kept = c.lastWrite.Time
+			}
+		}
+		cands, res.More = cands[:limit], true
+	}
+	err = l.s.update(ctx, func(ctx context.Context, tx *spanner.ReadWriteTransaction) error {
+		res.Removed, res.Stamped, res.KeptSince = 0, 0, kept
+		keys := make([]spanner.KeySet, len(cands))
+		for i, c := range cands {
+			keys[i] = spanner.Key{tp.Topic[:], int64(tp.Partition), c.pid}
+		}
+		var ms []*spanner.Mutation
+		err := tx.Read(ctx, "ProducerStates", spanner.KeySets(keys...), []string{"ProducerId", "LastWrite"}).Do(func(row *spanner.Row) error {
+			var c expiryCandidate
+			if err := row.Columns(&c.pid, &c.lastWrite); err != nil {
+				return err
+			}
+			switch {
+			case !c.lastWrite.Valid:
+				ms = append(ms, spanner.Update("ProducerStates", producerStampCols,
+					[]any{tp.Topic[:], int64(tp.Partition), c.pid, spanner.CommitTimestamp}))
+				res.Stamped++
+			case c.lastWrite.Time.Before(idleBefore):
+				ms = append(ms, spanner.Delete("ProducerStates", spanner.Key{tp.Topic[:], int64(tp.Partition), c.pid}))
+				res.Removed++
+			case c.lastWrite.Time.Before(res.KeptSince):
+				res.KeptSince = c.lastWrite.Time
+			}
+			return nil
+		})
+		if err != nil || len(ms) == 0 {
+			return err
+		}
+		return tx.BufferWrite(ms)
+	})
+	if err != nil {
+		return meta.ProducerExpiry{}, err
+	}
+	return res, nil
 }

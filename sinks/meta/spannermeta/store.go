@@ -780,22 +780,29 @@ func (s *Store) BumpProducerEpoch(ctx context.Context, producerID int64, epoch i
 	return next, nil
 }
 
-var producerCols = []string{"TopicId", "PartitionId", "ProducerId", "Epoch", "Recent"}
+// producerCols are the ProducerStates columns, LastWrite (schema version
+// 4) last: NULL in rows written before it, and always written as the
+// commit timestamp, so the time is Spanner's, the same for every broker.
+var producerCols = []string{"TopicId", "PartitionId", "ProducerId", "Epoch", "Recent", "LastWrite"}
 
 func decodeProducer(row *spanner.Row) (meta.TP, int64, meta.ProducerState, error) {
 	var (
-		id     []byte
-		p, pid int64
-		epoch  int64
-		recent []int64
+		id        []byte
+		p, pid    int64
+		epoch     int64
+		recent    []int64
+		lastWrite spanner.NullTime
 	)
-	if err := row.Columns(&id, &p, &pid, &epoch, &recent); err != nil {
+	if err := row.Columns(&id, &p, &pid, &epoch, &recent, &lastWrite); err != nil {
 		return meta.TP{}, 0, meta.ProducerState{}, err
 	}
 	var tp meta.TP
 	copy(tp.Topic[:], id)
 	tp.Partition = int32(p)
 	st := meta.ProducerState{Epoch: int16(epoch)}
+	if lastWrite.Valid {
+		st.LastWrite = lastWrite.Time.UTC()
+	}
 	if len(recent)%3 != 0 {
 		return tp, pid, st, fmt.Errorf("spannermeta: producer %d state has %d Recent values, not triples", pid, len(recent))
 	}
@@ -810,7 +817,7 @@ func producerValues(tp meta.TP, pid int64, st *meta.ProducerState) []any {
 	for _, r := range st.Recent {
 		recent = append(recent, int64(r.FirstSeq), int64(r.LastSeq), r.BaseOffset)
 	}
-	return []any{tp.Topic[:], int64(tp.Partition), pid, int64(st.Epoch), recent}
+	return []any{tp.Topic[:], int64(tp.Partition), pid, int64(st.Epoch), recent, spanner.CommitTimestamp}
 }
 
 func (s *Store) ProducerState(ctx context.Context, producerID int64, tp meta.TP) (meta.ProducerState, bool, error) {

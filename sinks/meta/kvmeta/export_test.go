@@ -1,0 +1,7 @@
+package kvmeta
+
+// Internals the external tests use to write values as older builds did.
+var (
+	KeyProducer    = keyProducer
+	EncodeProducer = encodeProducer
+)
