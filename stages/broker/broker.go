@@ -112,8 +112,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.produce, err = produce.Start(produce.Config{
 		Meta: b.meta, Objects: b.objects, Logger: log,
 		Linger: cfg.Linger, FlushBytes: cfg.FlushBytes, UploadConcurrency: cfg.UploadConcurrency,
-		CommitDeadline: lifecycle.CommitDeadline(cfg.VacuumGrace),
-		Observer:       b.tel.StageObserver(), Tracer: b.tel.Tracer(),
+		CommitDeadline:   lifecycle.CommitDeadline(cfg.VacuumGrace),
+		SequenceStateTTL: sequenceStateTTL(cfg.ProducerIDExpiration),
+		Observer:         b.tel.StageObserver(), Tracer: b.tel.Tracer(),
 		OnCommit: func(f *produce.Flush) {
 			b.fetch.Written(f.Key, f.Intake.Data, f.Intake.Rows)
 			b.fetch.Waker.Notify(f.Committed)
@@ -328,6 +329,16 @@ func (b *Broker) closeStores() {
 			b.log.Warn("flushing telemetry", "err", err)
 		}
 	}
+}
+
+// sequenceStateTTL is how long the produce pipeline trusts its memory of
+// an idle producer: under the producer-state expiration, so that it never
+// answers from memory for a producer the store has forgotten.
+func sequenceStateTTL(expiration time.Duration) time.Duration {
+	if expiration <= 0 {
+		return produce.DefaultSequenceStateTTL // states never expire
+	}
+	return min(produce.DefaultSequenceStateTTL, expiration/2)
 }
 
 func (b *Broker) adminMux() *http.ServeMux {

@@ -48,6 +48,12 @@ type Config struct {
 	CommitDeadline time.Duration
 	// QueueDepth is each stage's channel capacity.
 	QueueDepth int
+	// SequenceStateTTL is how long the sequence stage trusts what it
+	// remembers of an idle producer on a partition before reading it from
+	// the store again (default 1 h). Set it below the producer-state
+	// expiration: a state the store expired must not be answered from
+	// memory.
+	SequenceStateTTL time.Duration
 
 	Observer pipeline.Observer
 	// Tracer, if set, traces batches whose Trace is sampled (decode,
@@ -67,6 +73,7 @@ const (
 	DefaultCommitGroup       = 8
 	DefaultUploadTimeout     = 30 * time.Second
 	DefaultCommitTimeout     = 30 * time.Second
+	DefaultSequenceStateTTL  = time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -90,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.UploadTimeout <= 0 {
 		c.UploadTimeout = DefaultUploadTimeout
+	}
+	if c.SequenceStateTTL <= 0 {
+		c.SequenceStateTTL = DefaultSequenceStateTTL
 	}
 	if c.CommitTimeout <= 0 {
 		c.CommitTimeout = DefaultCommitTimeout
@@ -143,7 +153,7 @@ func Start(cfg Config) (*Pipeline, error) {
 	p.measuring = pipeline.Active(obs)
 	batchSize := func(v any) int64 { return v.(*Batch).Size() }
 	flushSize := func(v any) int64 { return v.(*Flush).Bytes() }
-	seq := newSequencer(cfg.Meta)
+	seq := newSequencer(cfg.Meta, cfg.SequenceStateTTL)
 
 	decoded := pipeline.Map("decode", pipeline.MapConfig{Workers: cfg.DecodeWorkers, Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, decode).Run(ctx, p.in)
 	sequenced := pipeline.Map("sequence", pipeline.MapConfig{Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, seq.sequence).Run(ctx, decoded)

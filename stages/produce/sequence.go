@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluicedata/sluice/pipeline"
 	"github.com/sluicedata/sluice/sinks/meta"
@@ -15,8 +16,15 @@ import (
 // at once if committed, when the original completes if in flight. Gaps and
 // stale epochs that it cannot see (state committed by another broker, or
 // before a restart) are caught by the metadata store's commit.
+//
+// What it remembers of a producer idle for ttl is read from the store
+// again: the lifecycle expires idle producers' states in the store
+// (meta.Lifecycle.ExpireProducers), and a remembered batch must not answer
+// "duplicate" for a producer the store has forgotten.
 type sequencer struct {
 	store meta.Store
+	ttl   time.Duration
+	now   func() time.Time
 
 	mu    sync.Mutex
 	state map[seqKey]*seqState
@@ -28,8 +36,9 @@ type seqKey struct {
 }
 
 type seqState struct {
-	epoch   int16
-	entries []*seqEntry // oldest first: committed, then in flight
+	epoch    int16
+	entries  []*seqEntry // oldest first: committed, then in flight
+	lastUsed time.Time   // last batch sequenced, under sequencer.mu
 }
 
 type seqEntry struct {
@@ -45,8 +54,8 @@ type seqEntry struct {
 // cleared, which costs only the fast path (the store still decides).
 const maxSeqStates = 1 << 16
 
-func newSequencer(store meta.Store) *sequencer {
-	return &sequencer{store: store, state: make(map[seqKey]*seqState)}
+func newSequencer(store meta.Store, ttl time.Duration) *sequencer {
+	return &sequencer{store: store, ttl: ttl, now: time.Now, state: make(map[seqKey]*seqState)}
 }
 
 func lastSeq(first int32, records int32) int32 {
@@ -62,8 +71,13 @@ func (s *sequencer) sequence(ctx context.Context, b *Batch) (*Batch, bool) {
 	key := seqKey{b.Header.ProducerID, b.TP()}
 	first, last := b.Header.BaseSequence, lastSeq(b.Header.BaseSequence, b.Header.NumRecords)
 
+	now := s.now()
 	s.mu.Lock()
 	st, ok := s.state[key]
+	if ok && now.Sub(st.lastUsed) > s.ttl && !st.inFlight() {
+		delete(s.state, key)
+		ok = false
+	}
 	s.mu.Unlock()
 	if !ok {
 		// Read outside the lock: the store may be remote.
@@ -94,6 +108,7 @@ func (s *sequencer) sequence(ctx context.Context, b *Batch) (*Batch, bool) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	st.lastUsed = now
 	if b.Header.ProducerEpoch < st.epoch {
 		b.fail(meta.ErrInvalidProducerEpoch)
 		return nil, false
@@ -122,6 +137,17 @@ func (s *sequencer) sequence(ctx context.Context, b *Batch) (*Batch, bool) {
 		orig.Done(offset, err)
 	})
 	return b, true
+}
+
+// inFlight reports a batch of st not yet complete (its retries wait on it,
+// so st stays). Called under sequencer.mu.
+func (st *seqState) inFlight() bool {
+	for _, e := range st.entries {
+		if !e.committed {
+			return true
+		}
+	}
+	return false
 }
 
 // complete records the outcome of an in-flight batch and answers the

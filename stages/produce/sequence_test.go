@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/codec"
 	"github.com/sluicedata/sluice/pipeline"
@@ -24,6 +25,8 @@ import (
 //	submit NAME pid=P epoch=E seq=S n=N   a batch enters the sequence stage
 //	complete NAME offset=O | err=E        the pipeline completes a passed batch
 //	store pid=P epoch=E first=F last=L offset=O   state committed before start
+//	expire pid=P                          the store drops P's state (lifecycle expiry)
+//	advance minutes=M                     the sequencer's clock moves on (its TTL: 60 minutes)
 //	-> LINE                               an expected output line
 //
 // submit prints "pass" (the batch goes on), "wait" (a retry of a batch in
@@ -56,7 +59,9 @@ func runSequenceScript(t *testing.T, path string) {
 	}
 	defer fh.Close()
 	store := &scriptStore{Store: memmeta.New(), states: map[int64]meta.ProducerState{}}
-	seq := newSequencer(store)
+	seq := newSequencer(store, time.Hour)
+	clock := time.Unix(1_700_000_000, 0)
+	seq.now = func() time.Time { return clock }
 	batches := map[string]*Batch{}
 	var out []string
 	answered := map[string]string{}
@@ -131,6 +136,10 @@ func runSequenceScript(t *testing.T, path string) {
 			st.Epoch = int16(kv["epoch"])
 			st.Recent = append(st.Recent, meta.ProducerBatch{FirstSeq: int32(kv["first"]), LastSeq: int32(kv["last"]), BaseOffset: kv["offset"]})
 			store.states[kv["pid"]] = st
+		case "expire":
+			delete(store.states, kv["pid"])
+		case "advance":
+			clock = clock.Add(time.Duration(kv["minutes"]) * time.Minute)
 		case "submit":
 			b := mk(fields[1], kv)
 			if _, pass := seq.sequence(context.Background(), b); pass {
