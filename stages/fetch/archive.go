@@ -42,7 +42,7 @@ func (f *Fetcher) loadCatalog(ctx context.Context, a meta.IndexEntry) (*codec.Ca
 		if a.ObjectSize < codec.CatalogHeaderSize+codec.CatalogFooterSize {
 			return nil, fmt.Errorf("%w: catalog %s: archive entry gives size %d", ErrStorage, a.ObjectKey, a.ObjectSize)
 		}
-		f.sources[srcArchive].gets.Add(1)
+		f.got(ctx, srcArchive)
 		b, err := f.cfg.Objects.GetRange(ctx, a.ObjectKey, 0, a.ObjectSize)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read catalog %s: %v", ErrStorage, a.ObjectKey, err)
@@ -234,9 +234,9 @@ func (f *Fetcher) readSegment(ctx context.Context, e meta.IndexEntry, lo, hi int
 			data = append(data, c[a-clo:z-clo]...)
 		}
 		if mine[k] {
-			f.served(srcArchive, z-a, start)
+			f.served(ctx, srcArchive, z-a, start)
 		} else {
-			f.served(srcMemory, z-a, f.now())
+			f.served(ctx, srcMemory, z-a, f.now())
 		}
 	}
 	f.readAhead(e, last+1)
@@ -304,7 +304,7 @@ func (f *Fetcher) loadChunks(ctx context.Context, e meta.IndexEntry, first int64
 	last := first + int64(len(loads)) - 1
 	lo, _ := f.chunkBounds(e, first)
 	_, hi := f.chunkBounds(e, last)
-	f.sources[srcArchive].gets.Add(1)
+	f.got(ctx, srcArchive)
 	b, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, lo, hi-lo)
 	if err != nil {
 		err = fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)

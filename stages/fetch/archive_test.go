@@ -227,6 +227,20 @@ func (a *archiveFixture) read(fe *Fetcher, offset int64, maxBytes int32) Result 
 	return fe.Read(context.Background(), Request{TP: a.tp, Offset: offset, MaxBytes: maxBytes}, 1<<30, true)
 }
 
+// readThrough reads offsets [from, to) in fetches of maxBytes, checking
+// each, and waits for each fetch's read-ahead.
+func (a *archiveFixture) readThrough(t *testing.T, fe *Fetcher, from, to int64, maxBytes int32) {
+	t.Helper()
+	for off := from; off < to; {
+		res := a.read(fe, off, maxBytes)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		off, _ = a.check(t, res.Records, off)
+		fe.aheadWG.Wait()
+	}
+}
+
 func TestArchiveReadEveryOffset(t *testing.T) {
 	a := newArchiveFixture(t)
 	for _, chunk := range []int64{0, 512, 100} { // 0: the default 4 MiB
@@ -322,14 +336,7 @@ func TestArchiveReadAheadServesFromMemory(t *testing.T) {
 		t.Fatalf("second read made %d archive GETs, want at most the next read-ahead", gets1-gets0)
 	}
 	// Reading the whole partition twice: the second time all from memory.
-	for off := int64(0); off < a.hwm; {
-		res := a.read(fe, off, 700)
-		if res.Err != nil {
-			t.Fatal(res.Err)
-		}
-		off, _ = a.check(t, res.Records, off)
-	}
-	fe.aheadWG.Wait()
+	a.readThrough(t, fe, 0, a.hwm, 700)
 	mem2, intake2, archive2 := fe.SourceBytes()
 	_, gets2 := fe.SourceGets()
 	if intake2 == 0 || archive2 <= archive1 {
@@ -360,14 +367,7 @@ func TestArchiveReadAheadCrossesSegments(t *testing.T) {
 			t.Fatalf("fixture: segment %d's first batch (%d bytes) does not fit a 1 KiB chunk", i, len(first.data))
 		}
 		// Read the segment before, one batch per fetch, to its end.
-		for off := max(a.segs[i-1].BaseOffset, 0); off < a.segs[i].BaseOffset; {
-			res := a.read(fe, off, 1)
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			off, _ = a.check(t, res.Records, off)
-			fe.aheadWG.Wait()
-		}
+		a.readThrough(t, fe, a.segs[i-1].BaseOffset, a.segs[i].BaseOffset, 1)
 		mem0, _, archive0 := fe.SourceBytes()
 		_, gets0 := fe.SourceGets()
 		res := a.read(fe, a.segs[i].BaseOffset, 1)
@@ -724,5 +724,36 @@ func TestArchiveEntryEndsInsideCatalog(t *testing.T) {
 	}
 	if end, _ := a.check(t, out, 0); end != e.LastOffset+1 || next != end || full {
 		t.Fatalf("read up to %d, next %d, full %v; want up to %d", end, next, full, e.LastOffset+1)
+	}
+}
+
+// TestInternalReadsNotCounted: the lifecycle's own reads (a context from
+// Internal) are left out of the source counters and FetchedBytes; the
+// same read by a consumer is counted.
+func TestInternalReadsNotCounted(t *testing.T) {
+	a := newArchiveFixture(t)
+	for _, internal := range []bool{true, false} {
+		fe := a.fetcher(t, Config{})
+		ctx := context.Background()
+		if internal {
+			ctx = Internal(ctx)
+		}
+		res := fe.Read(ctx, Request{TP: a.tp, Offset: 0, MaxBytes: 1 << 20}, 1<<30, true)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if next, _ := a.check(t, res.Records, 0); next != a.hwm {
+			t.Fatalf("read up to %d of %d", next, a.hwm)
+		}
+		fe.aheadWG.Wait()
+		mem, intake, archive := fe.SourceBytes()
+		gi, ga := fe.SourceGets()
+		counted := mem + intake + archive + gi + ga + fe.FetchedBytes()
+		if internal && counted != 0 {
+			t.Fatalf("internal read counted: bytes %d/%d/%d, GETs %d/%d, fetched %d", mem, intake, archive, gi, ga, fe.FetchedBytes())
+		}
+		if !internal && (intake+archive != int64(len(res.Records)) || gi == 0 || ga == 0 || fe.FetchedBytes() != int64(len(res.Records))) {
+			t.Fatalf("consumer read: bytes %d/%d/%d of %d, GETs %d/%d, fetched %d", mem, intake, archive, len(res.Records), gi, ga, fe.FetchedBytes())
+		}
 	}
 }

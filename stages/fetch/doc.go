@@ -17,7 +17,8 @@
 // in aligned chunks with background read-ahead, so that a consumer
 // catching up reads large sequential ranges. Every read is counted by
 // source (memory, intake, archive; SourceBytes, SourceGets) and reported
-// to the Observer as the steps fetch.source.<source>.
+// to the Observer as the steps fetch.source.<source>, except the broker's
+// own reads under a context from Internal (what the lifecycle archives).
 //
 // The steps run one after another for each partition of a request: a fetch
 // is latency-bound and the broker already runs one fetch per connection

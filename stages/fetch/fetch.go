@@ -80,7 +80,8 @@ type Fetcher struct {
 	aheadWG     sync.WaitGroup
 }
 
-// FetchedBytes reports the record bytes Read has returned.
+// FetchedBytes reports the record bytes Read has returned (not counting
+// reads under an Internal context).
 func (f *Fetcher) FetchedBytes() int64 { return f.fetched.Load() }
 
 // New returns a Fetcher.
@@ -155,7 +156,9 @@ type Result struct {
 // yet) the first batch is returned whole however large.
 func (f *Fetcher) Read(ctx context.Context, req Request, budget int32, mustProgress bool) Result {
 	res := f.read(ctx, req, budget, mustProgress)
-	f.fetched.Add(int64(len(res.Records)))
+	if !isInternal(ctx) {
+		f.fetched.Add(int64(len(res.Records)))
+	}
 	return res
 }
 
@@ -298,7 +301,7 @@ func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.Inta
 	if idx, ok := f.index.Get(e.ObjectKey); ok {
 		return idx, nil
 	}
-	f.sources[kindSource(e.Kind)].gets.Add(1)
+	f.got(ctx, kindSource(e.Kind))
 	b, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.IndexPos, e.IndexLen+codec.IntakeFooterSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read index of %s: %v", ErrStorage, e.ObjectKey, err)
@@ -325,7 +328,7 @@ func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.Inta
 func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64) ([]byte, error) {
 	start := f.now()
 	if obj, ok := f.data.Get(e.ObjectKey); ok && int64(len(obj)) >= hi {
-		f.served(srcMemory, hi-lo, start)
+		f.served(ctx, srcMemory, hi-lo, start)
 		return obj[lo:hi], nil
 	}
 	if e.Kind == meta.EntryArchive {
@@ -333,13 +336,13 @@ func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64
 	}
 	runKey := e.ObjectKey + "@" + strconv.FormatInt(e.ByteStart, 10)
 	if run, ok := f.data.Get(runKey); ok && lo >= e.ByteStart && hi-e.ByteStart <= int64(len(run)) {
-		f.served(srcMemory, hi-lo, start)
+		f.served(ctx, srcMemory, hi-lo, start)
 		return run[lo-e.ByteStart : hi-e.ByteStart], nil
 	}
 	if lo < e.ByteStart || hi > e.ByteEnd {
 		return nil, fmt.Errorf("%w: %s: range [%d,%d) outside run [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
 	}
-	f.sources[srcIntake].gets.Add(1)
+	f.got(ctx, srcIntake)
 	run, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.ByteStart, e.ByteEnd-e.ByteStart)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)
@@ -348,7 +351,7 @@ func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64
 		return nil, fmt.Errorf("%w: %s: object truncated", ErrStorage, e.ObjectKey)
 	}
 	f.data.Put(runKey, run, int64(len(run)))
-	f.served(srcIntake, hi-lo, start)
+	f.served(ctx, srcIntake, hi-lo, start)
 	return run[lo-e.ByteStart : hi-e.ByteStart], nil
 }
 

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +44,10 @@ func kindSource(k meta.EntryKind) source {
 
 // served counts n batch bytes served from src and, when measuring, reports
 // them to the Observer as stage fetch.source.<src>, with the time since
-// start (the storage read for intake and archive).
-func (f *Fetcher) served(src source, n int64, start time.Time) {
-	if n <= 0 {
+// start (the storage read for intake and archive). Reads under a context
+// from Internal are not counted.
+func (f *Fetcher) served(ctx context.Context, src source, n int64, start time.Time) {
+	if n <= 0 || isInternal(ctx) {
 		return
 	}
 	f.sources[src].bytes.Add(n)
@@ -53,6 +55,27 @@ func (f *Fetcher) served(src source, n int64, start time.Time) {
 		f.cfg.Observer.Processed(sourceStages[src], 0, time.Since(start), 1, n)
 	}
 }
+
+// got counts one GET of a src object, unless ctx is Internal.
+func (f *Fetcher) got(ctx context.Context, src source) {
+	if !isInternal(ctx) {
+		f.sources[src].gets.Add(1)
+	}
+}
+
+// internalKey marks a context whose reads are the broker's own.
+type internalKey struct{}
+
+// Internal returns a context whose reads are left out of the source
+// counters (SourceBytes, SourceGets, fetch.source.*): the lifecycle reads
+// what it archives through the Fetcher, and those reads would otherwise
+// count as consumers' reads of intake objects. Read-ahead they start is
+// still counted: it serves consumers.
+func Internal(ctx context.Context) context.Context {
+	return context.WithValue(ctx, internalKey{}, true)
+}
+
+func isInternal(ctx context.Context) bool { return ctx.Value(internalKey{}) != nil }
 
 // SourceBytes reports the batch bytes reads were served from, by source:
 // memory (the data cache: objects this broker wrote, runs and chunks read

@@ -210,7 +210,7 @@ func (w *Worker) writeSegments(ctx context.Context, tp meta.TP, from, to int64) 
 	)
 	off := from
 	for off <= to {
-		res := w.cfg.Fetcher.Read(ctx, fetch.Request{TP: tp, Offset: off, MaxBytes: readChunk}, readChunk, true)
+		res := w.cfg.Fetcher.Read(fetch.Internal(ctx), fetch.Request{TP: tp, Offset: off, MaxBytes: readChunk}, readChunk, true)
 		if res.Err != nil {
 			return out, fmt.Errorf("read offset %d: %w", off, res.Err)
 		}
