@@ -3,6 +3,7 @@ package instrumented_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -79,6 +80,49 @@ func TestCounts(t *testing.T) {
 	}
 	if !hist {
 		t.Fatal("no sluice.meta.duration histogram")
+	}
+}
+
+// TestLifecycleCounted: the lifecycle's transactions count as writes
+// (ExpireProducers as a read, and a write only when it changed a state).
+func TestLifecycleCounted(t *testing.T) {
+	ctx := context.Background()
+	var c instrumented.Counters
+	s, err := instrumented.New(memmeta.New(), &c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := s.CreateTopic(ctx, "t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, r0 := c.Writes.Load(), c.Reads.Load()
+	l := s.Lifecycle()
+	if ok, err := l.AcquireLease(ctx, "x", "me", time.Minute); err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	if err := l.ReleaseLease(ctx, "x", "me"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ExpireProducers(ctx, meta.TP{Topic: top.ID}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if w, r := c.Writes.Load()-w0, c.Reads.Load()-r0; w != 2 || r != 1 {
+		t.Fatalf("lease and empty expiry: writes +%d reads +%d, want +2 +1", w, r)
+	}
+	// An idempotent producer's state, then an expiry that deletes it.
+	oc := meta.ObjectCommit{Key: "k", Size: 10, Batches: []meta.BatchCommit{{
+		TP: meta.TP{Topic: top.ID}, Records: 1, ProducerID: 7, ProducerEpoch: 0, BaseSequence: 0, Len: 10}}}
+	if _, err := s.Commit(ctx, []meta.ObjectCommit{oc}); err != nil {
+		t.Fatal(err)
+	}
+	w1 := c.Writes.Load()
+	res, err := l.ExpireProducers(ctx, meta.TP{Topic: top.ID}, time.Now().Add(time.Hour))
+	if err != nil || res.Removed != 1 {
+		t.Fatalf("expiry removed %d (%v), want 1", res.Removed, err)
+	}
+	if c.Writes.Load()-w1 != 1 {
+		t.Fatalf("expiry that removed a state counted %d writes, want 1", c.Writes.Load()-w1)
 	}
 }
 
