@@ -3,45 +3,31 @@ package objstore
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/sluicedata/sluice/sinks/schemes"
 )
 
 // Opener opens a store from a URL whose scheme it was registered for.
 // Bare paths are passed to the "file" opener unchanged.
 type Opener func(ctx context.Context, url string) (Store, error)
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Opener{}
-)
-
-// knownBackends maps the schemes Sluice ships with to the package that
-// implements them, so that Open can say what to import when one is missing.
-var knownBackends = map[string]string{
+// registry holds the linked backends; the map names the package of each
+// scheme Sluice ships with, so that Open can say what to import when one
+// is missing.
+var registry = schemes.New[Opener]("objstore", "store URL", map[string]string{
 	"file":   "github.com/sluicedata/sluice/sinks/objstore/filestore",
 	"mem":    "github.com/sluicedata/sluice/sinks/objstore/blobstore",
 	"s3":     "github.com/sluicedata/sluice/sinks/objstore/s3store",
 	"gs":     "github.com/sluicedata/sluice/sinks/objstore/gcsstore",
 	"azblob": "github.com/sluicedata/sluice/sinks/objstore/azurestore",
-}
+})
 
 // Register makes a backend available to Open under scheme (without "://").
 // It is meant to be called from a backend package's init function; it
 // panics if the scheme is registered twice, since that is a programming
 // error that would otherwise silently pick one backend.
-func Register(scheme string, open Opener) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if open == nil {
-		panic("objstore: Register with nil opener for scheme " + scheme)
-	}
-	if _, dup := registry[scheme]; dup {
-		panic("objstore: scheme registered twice: " + scheme)
-	}
-	registry[scheme] = open
-}
+func Register(scheme string, open Opener) { registry.Register(scheme, open) }
 
 // Open opens the store named by url:
 //
@@ -67,32 +53,9 @@ func Open(ctx context.Context, url string) (Store, error) {
 	} else if strings.HasPrefix(url, "file:") {
 		return nil, fmt.Errorf("objstore: malformed store URL %q (want file:///abs/dir)", url)
 	}
-	registryMu.RLock()
-	open, ok := registry[scheme]
-	registryMu.RUnlock()
-	if !ok {
-		if pkg, known := knownBackends[scheme]; known {
-			return nil, fmt.Errorf("objstore: store URL %q: backend for %s:// not linked into this program (import _ %q)", url, scheme, pkg)
-		}
-		return nil, fmt.Errorf("objstore: unsupported store URL %q (supported schemes: %s)", url, supportedSchemes())
+	open, err := registry.Lookup(url, scheme)
+	if err != nil {
+		return nil, err
 	}
 	return open(ctx, url)
-}
-
-func supportedSchemes() string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	seen := map[string]bool{}
-	for s := range registry {
-		seen[s] = true
-	}
-	for s := range knownBackends {
-		seen[s] = true
-	}
-	var out []string
-	for s := range seen {
-		out = append(out, s+"://")
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
 }
