@@ -111,6 +111,14 @@ func runPass(t *testing.T, b *broker.Broker) {
 	}
 }
 
+// passAfterGrace waits out the vacuum's grace period, so that what earlier
+// passes left as garbage may be deleted, then runs pass.
+func passAfterGrace(t *testing.T, b *broker.Broker, pass func(*testing.T, *broker.Broker)) {
+	t.Helper()
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	pass(t, b)
+}
+
 // runPassRetrying is runPass for the Spanner emulator, which aborts
 // concurrent transactions of different clients with errors real Spanner
 // does not give ("Invalid transaction ID"): a failed pass is logged and
@@ -183,8 +191,7 @@ func TestArchiveManyTimes(t *testing.T) {
 	// Everything older than the archive age is archived, and once the
 	// grace period has passed the vacuum deletes every intake object and
 	// every superseded catalog.
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
 	for p := int32(0); p < parts; p++ {
 		es, err := b.Meta().Entries(context.Background(), metaTP(id, p), 0, 0)
 		if err != nil {
@@ -194,8 +201,7 @@ func TestArchiveManyTimes(t *testing.T) {
 			t.Fatalf("partition %d: entries %+v, want one archive entry", p, es)
 		}
 	}
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
 	if keys := listKeys(t, b.Objects(), "intake/"); len(keys) != 0 {
 		t.Fatalf("%d intake objects left after vacuum, e.g. %s", len(keys), keys[0])
 	}
@@ -328,8 +334,7 @@ func TestRetentionDeletes(t *testing.T) {
 
 	// The objects that held the deleted offsets go once the grace period
 	// has passed: only the live ones remain.
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
 	objects := append(listKeys(t, b.Objects(), "intake/"), listKeys(t, b.Objects(), "archive/")...)
 	var total int64
 	for _, k := range objects {
@@ -353,8 +358,7 @@ func TestRetentionDeletes(t *testing.T) {
 	if st, _ := b.Meta().PartitionState(ctx, tp); st.LogStart != st.HighWatermark {
 		t.Fatalf("retention.ms=1: log start %d, high watermark %d", st.LogStart, st.HighWatermark)
 	}
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
 	if keys := append(listKeys(t, b.Objects(), "intake/"), listKeys(t, b.Objects(), "archive/")...); len(keys) != 0 {
 		t.Fatalf("%d objects left after retention.ms expired everything: %v", len(keys), keys)
 	}
@@ -373,8 +377,7 @@ func TestRetentionDeletes(t *testing.T) {
 	if _, err := adm.DeleteTopics(ctx, topic); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
 	if keys := append(listKeys(t, b.Objects(), "intake/"), listKeys(t, b.Objects(), "archive/")...); len(keys) != 0 {
 		t.Fatalf("%d objects left after DeleteTopics: %v", len(keys), keys)
 	}
@@ -492,10 +495,8 @@ func TestLifecycleOnSpannerTwoBrokers(t *testing.T) {
 	if got := other.LifecycleStats().Archives - before; got < 2*parts {
 		t.Fatalf("the remaining broker archived %d times in 3 rounds of %d partitions: not all taken over", got, parts)
 	}
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPassRetrying(t, other)
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPassRetrying(t, other)
+	passAfterGrace(t, other, runPassRetrying)
+	passAfterGrace(t, other, runPassRetrying)
 	if keys := listKeys(t, other.Objects(), "intake/"); len(keys) != 0 {
 		t.Fatalf("%d intake objects left", len(keys))
 	}
@@ -542,10 +543,8 @@ func TestLifecycleUnderFaults(t *testing.T) {
 		t.Fatal("no fault was injected during the passes")
 	}
 	checkAll(t, b.Addr(), topic, want)
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
-	time.Sleep(lifecycleGrace + 500*time.Millisecond)
-	runPass(t, b)
+	passAfterGrace(t, b, runPass)
+	passAfterGrace(t, b, runPass)
 	if keys := listKeys(t, b.Objects(), "intake/"); len(keys) != 0 {
 		t.Fatalf("%d intake objects left after the faults stopped", len(keys))
 	}
