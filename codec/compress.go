@@ -60,26 +60,43 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 // than limit bytes is an error wrapping ErrDecompressLimit; decoders stop
 // at the limit rather than allocating the claimed size.
 func Decompress(c Codec, src []byte, limit int) ([]byte, error) {
+	return decompressInto(c, nil, src, limit)
+}
+
+// decompressInto is Decompress writing into buf's storage when its
+// capacity is enough (the result then aliases buf), so that a caller
+// with a pooled buffer decompresses without allocating. A nil buf
+// allocates, as Decompress does.
+func decompressInto(c Codec, buf, src []byte, limit int) ([]byte, error) {
 	if limit < 0 {
 		limit = 0
 	}
+	buf = buf[:0]
 	switch c {
 	case CodecNone:
 		if len(src) > limit {
 			return nil, limitErr(limit)
 		}
-		return append([]byte(nil), src...), nil
+		return append(buf, src...), nil
 	case CodecGzip:
-		return decompressGzip(src, limit)
+		return decompressGzip(buf, src, limit)
 	case CodecSnappy:
-		return decompressSnappy(src, limit)
+		return decompressSnappy(buf, src, limit)
 	case CodecLZ4:
-		return decompressLZ4(src, limit)
+		return decompressLZ4(buf, src, limit)
 	case CodecZstd:
-		return decompressZstd(src, limit)
+		return decompressZstd(buf, src, limit)
 	default:
 		return nil, errUnknownCodec(c)
 	}
+}
+
+// sizedBuffer returns buf[:n] if buf can hold n bytes, else a new slice.
+func sizedBuffer(buf []byte, n int) []byte {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]byte, n)
 }
 
 func limitErr(limit int) error {
@@ -134,14 +151,14 @@ type gzipDec struct {
 
 var gzipDecPool = sync.Pool{New: func() any { return new(gzipDec) }}
 
-func decompressGzip(src []byte, limit int) ([]byte, error) {
+func decompressGzip(buf, src []byte, limit int) ([]byte, error) {
 	d := gzipDecPool.Get().(*gzipDec)
 	defer gzipDecPool.Put(d)
 	d.src.Reset(src)
 	if err := d.r.Reset(&d.src); err != nil {
 		return nil, fmt.Errorf("codec: gzip: %w", err)
 	}
-	out, err := readAllLimit(&d.r, len(src), limit)
+	out, err := readAllLimit(&d.r, buf, len(src), limit)
 	d.src.Reset(nil)
 	if err != nil {
 		return nil, fmt.Errorf("codec: gzip: %w", err)
@@ -152,10 +169,14 @@ func decompressGzip(src []byte, limit int) ([]byte, error) {
 // readAllLimit reads r to EOF, failing with ErrDecompressLimit as soon as
 // more than limit bytes come out. Growth is by doubling from a guess
 // based on the compressed size, so a bomb allocates at most ~2*limit and
-// only after actually producing that much output.
-func readAllLimit(r io.Reader, srcLen, limit int) ([]byte, error) {
+// only after actually producing that much output. It reads into buf if
+// buf's capacity is at least the first guess.
+func readAllLimit(r io.Reader, buf []byte, srcLen, limit int) ([]byte, error) {
 	guess := min(max(4*srcLen, 512), limit+1)
-	out := make([]byte, 0, guess)
+	out := buf[:0]
+	if cap(out) < guess {
+		out = make([]byte, 0, guess)
+	}
 	for {
 		if len(out) == cap(out) {
 			if len(out) > limit {
@@ -221,9 +242,9 @@ func appendXerial(dst, src []byte) []byte {
 	return dst
 }
 
-func decompressSnappy(src []byte, limit int) ([]byte, error) {
+func decompressSnappy(buf, src []byte, limit int) ([]byte, error) {
 	if len(src) >= xerialHeaderLen && bytes.Equal(src[:len(xerialMagic)], xerialMagic) {
-		return decodeXerial(src[xerialHeaderLen:], limit)
+		return decodeXerial(buf, src[xerialHeaderLen:], limit)
 	}
 	n, err := s2.DecodedLen(src)
 	if err != nil {
@@ -232,7 +253,7 @@ func decompressSnappy(src []byte, limit int) ([]byte, error) {
 	if n > limit {
 		return nil, limitErr(limit)
 	}
-	out, err := s2.Decode(make([]byte, n), src)
+	out, err := s2.Decode(sizedBuffer(buf, n), src)
 	if err != nil {
 		return nil, fmt.Errorf("codec: snappy: %w", err)
 	}
@@ -241,7 +262,7 @@ func decompressSnappy(src []byte, limit int) ([]byte, error) {
 
 var errXerial = errors.New("codec: snappy: malformed xerial framing")
 
-func decodeXerial(src []byte, limit int) ([]byte, error) {
+func decodeXerial(buf, src []byte, limit int) ([]byte, error) {
 	// Sum the declared block sizes first: it bounds the output against
 	// limit before allocating and lets the output be allocated once.
 	total := 0
@@ -264,7 +285,7 @@ func decodeXerial(src []byte, limit int) ([]byte, error) {
 		total += n
 		rest = rest[size:]
 	}
-	out := make([]byte, total)
+	out := sizedBuffer(buf, total)
 	at := 0
 	for len(src) > 0 {
 		size := binary.BigEndian.Uint32(src)
@@ -320,12 +341,12 @@ type lz4Dec struct {
 
 var lz4DecPool = sync.Pool{New: func() any { return &lz4Dec{r: lz4.NewReader(nil)} }}
 
-func decompressLZ4(src []byte, limit int) ([]byte, error) {
+func decompressLZ4(buf, src []byte, limit int) ([]byte, error) {
 	d := lz4DecPool.Get().(*lz4Dec)
 	defer lz4DecPool.Put(d)
 	d.src.Reset(src)
 	d.r.Reset(&d.src)
-	out, err := readAllLimit(d.r, len(src), limit)
+	out, err := readAllLimit(d.r, buf, len(src), limit)
 	d.r.Reset(nil)
 	d.src.Reset(nil)
 	if err != nil {
@@ -389,7 +410,7 @@ func zstdDecoder(limit int) (*zstd.Decoder, error) {
 	return d, nil
 }
 
-func decompressZstd(src []byte, limit int) ([]byte, error) {
+func decompressZstd(buf, src []byte, limit int) ([]byte, error) {
 	// Reject a first frame that declares more than limit up front: the
 	// cheap, common case of an oversized or hostile batch.
 	var fh zstd.Header
@@ -400,7 +421,7 @@ func decompressZstd(src []byte, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := d.DecodeAll(src, nil)
+	out, err := d.DecodeAll(src, buf[:0])
 	if err != nil {
 		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
 			return nil, limitErr(limit)

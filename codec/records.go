@@ -111,6 +111,14 @@ func validateRecordsLimit(h BatchHeader, b []byte, limit int) error {
 }
 
 func walkRecords(n int32, p []byte) error {
+	return walkCheckedRecords(n, p, false, 0, nil)
+}
+
+// walkCheckedRecords decodes the n records of payload p without storing
+// them. With inOrder, record i must have offset delta i. visit, if not
+// nil, gets each record's index and timestamp (firstTimestamp plus its
+// delta).
+func walkCheckedRecords(n int32, p []byte, inOrder bool, firstTimestamp int64, visit func(i int32, ts int64)) error {
 	if err := checkRecordCount(n, len(p)); err != nil {
 		return err
 	}
@@ -120,12 +128,71 @@ func walkRecords(n int32, p []byte) error {
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
+		if inOrder && r.OffsetDelta != i {
+			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, r.OffsetDelta)
+		}
+		if visit != nil {
+			visit(i, firstTimestamp+r.TimestampDelta)
+		}
 		p = p[m:]
 	}
 	if len(p) != 0 {
 		return fmt.Errorf("%w: %d bytes left after %d records", ErrInvalidRecord, len(p), n)
 	}
 	return nil
+}
+
+// payloadPool holds the buffers CheckRecords decompresses into. Buffers
+// that grew past maxPooledPayload (a large batch, or a bomb caught at the
+// limit) are dropped rather than kept alive by the pool.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPayload = 8 << 20
+
+// CheckRecords validates a producer's batch b, whose header h came from
+// ParseBatch, as Kafka's log validator reads it: the payload decompresses
+// (into a pooled buffer, released before returning) to at most limit
+// bytes, else ErrCorrupt; it holds exactly h.NumRecords records that
+// exactly fill it; every record's length prefix matches its fields; key,
+// value and header lengths, header counts and header keys are valid; and
+// record i has offset delta i. Kafka rewrites a compressed batch whose
+// inner offsets are wrong; Sluice stores the bytes as produced, so it
+// refuses such a batch rather than serve wrong offsets. Structural errors
+// wrap ErrInvalidRecord.
+//
+// visit, if not nil, is called with each record's index and timestamp
+// (FirstTimestamp plus the record's delta), in order, for the caller's
+// per-record checks. A structural error found after some visits still
+// makes CheckRecords fail: as in Kafka, an undecodable batch is refused
+// as a whole whatever its earlier records held.
+//
+// An uncompressed batch is walked in place; nothing is allocated unless
+// the batch is refused.
+func CheckRecords(h BatchHeader, b []byte, limit int, visit func(i int32, ts int64)) error {
+	if len(b) < BatchHeaderSize {
+		return fmt.Errorf("%w: batch of %d bytes is shorter than the header", ErrCorrupt, len(b))
+	}
+	c := h.Codec()
+	if c == CodecNone {
+		return walkCheckedRecords(h.NumRecords, b[BatchHeaderSize:], true, h.FirstTimestamp, visit)
+	}
+	if c > CodecZstd {
+		return errUnknownCodec(c)
+	}
+	bp := payloadPool.Get().(*[]byte)
+	p, err := decompressInto(c, *bp, b[BatchHeaderSize:], limit)
+	if err == nil {
+		err = walkCheckedRecords(h.NumRecords, p, true, h.FirstTimestamp, visit)
+	} else {
+		// A payload that does not decompress is corrupt data, whichever
+		// codec-level reason (including the size limit) caused it.
+		err = fmt.Errorf("%w: %s payload: %w", ErrCorrupt, c, err)
+	}
+	if cap(p) > cap(*bp) && cap(p) <= maxPooledPayload {
+		*bp = p[:0]
+	}
+	payloadPool.Put(bp)
+	return err
 }
 
 func checkRecordCount(n int32, payload int) error {

@@ -47,25 +47,14 @@ var topicConfigTypes = map[string]kmsg.ConfigType{
 	"message.timestamp.difference.max.ms":     kmsg.ConfigTypeLong,
 	"message.timestamp.before.max.ms":         kmsg.ConfigTypeLong,
 	"message.timestamp.after.max.ms":          kmsg.ConfigTypeLong,
-	"segment.bytes":                           kmsg.ConfigTypeInt,
-	"segment.ms":                              kmsg.ConfigTypeLong,
-	"segment.jitter.ms":                       kmsg.ConfigTypeLong,
-	"segment.index.bytes":                     kmsg.ConfigTypeInt,
 	"min.insync.replicas":                     kmsg.ConfigTypeInt,
 	"unclean.leader.election.enable":          kmsg.ConfigTypeBoolean,
 	"delete.retention.ms":                     kmsg.ConfigTypeLong,
-	"file.delete.delay.ms":                    kmsg.ConfigTypeLong,
 	"flush.messages":                          kmsg.ConfigTypeLong,
 	"flush.ms":                                kmsg.ConfigTypeLong,
-	"index.interval.bytes":                    kmsg.ConfigTypeInt,
 	"min.cleanable.dirty.ratio":               kmsg.ConfigTypeDouble,
 	"min.compaction.lag.ms":                   kmsg.ConfigTypeLong,
 	"max.compaction.lag.ms":                   kmsg.ConfigTypeLong,
-	"preallocate":                             kmsg.ConfigTypeBoolean,
-	"message.downconversion.enable":           kmsg.ConfigTypeBoolean,
-	"local.retention.ms":                      kmsg.ConfigTypeLong,
-	"local.retention.bytes":                   kmsg.ConfigTypeLong,
-	"remote.storage.enable":                   kmsg.ConfigTypeBoolean,
 	"follower.replication.throttled.replicas": kmsg.ConfigTypeList,
 	"leader.replication.throttled.replicas":   kmsg.ConfigTypeList,
 }
@@ -95,24 +84,14 @@ var topicConfigBrokerNames = map[string]string{
 	"message.timestamp.difference.max.ms": "log.message.timestamp.difference.max.ms",
 	"message.timestamp.before.max.ms":     "log.message.timestamp.before.max.ms",
 	"message.timestamp.after.max.ms":      "log.message.timestamp.after.max.ms",
-	"segment.bytes":                       "log.segment.bytes",
-	"segment.ms":                          "log.roll.ms",
-	"segment.jitter.ms":                   "log.roll.jitter.ms",
-	"segment.index.bytes":                 "log.index.size.max.bytes",
 	"min.insync.replicas":                 "min.insync.replicas",
 	"unclean.leader.election.enable":      "unclean.leader.election.enable",
 	"delete.retention.ms":                 "log.cleaner.delete.retention.ms",
-	"file.delete.delay.ms":                "log.segment.delete.delay.ms",
 	"flush.messages":                      "log.flush.interval.messages",
 	"flush.ms":                            "log.flush.interval.ms",
-	"index.interval.bytes":                "log.index.interval.bytes",
 	"min.cleanable.dirty.ratio":           "log.cleaner.min.cleanable.ratio",
 	"min.compaction.lag.ms":               "log.cleaner.min.compaction.lag.ms",
 	"max.compaction.lag.ms":               "log.cleaner.max.compaction.lag.ms",
-	"preallocate":                         "log.preallocate",
-	"message.downconversion.enable":       "log.message.downconversion.enable",
-	"local.retention.ms":                  "log.local.retention.ms",
-	"local.retention.bytes":               "log.local.retention.bytes",
 }
 
 // topicConfigDocumentation is the documentation reported for a topic
@@ -123,8 +102,8 @@ func topicConfigDocumentation(name string) string {
 	if doc == "" {
 		doc = "as in Kafka"
 	}
-	if !c.applied {
-		doc += " (stored and reported; Sluice does not act on it)"
+	if c.trivially != "" {
+		doc += " (Sluice need not act on it: " + c.trivially + ")"
 	}
 	return name + ": " + doc
 }

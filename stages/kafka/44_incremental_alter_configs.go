@@ -10,7 +10,9 @@ package kafka
 // whose only accepted value is "delete", so APPEND compact or SUBTRACT
 // delete is INVALID_CONFIG). Errors, as in Kafka: an unknown config name,
 // a bad or null value, or APPEND/SUBTRACT on a config that is not a list
-// is INVALID_CONFIG with a message; a name given twice in one resource or
+// is INVALID_CONFIG with a message, and so is a Kafka config Sluice cannot
+// honour (segment.bytes, …: unsupportedTopicConfigs), except that DELETE
+// of one is allowed, to clean up what an older Sluice stored; a name given twice in one resource or
 // an unknown operation is INVALID_REQUEST; an invalid topic name is
 // INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 // ValidateOnly checks everything and stores nothing. A resource listed
@@ -97,7 +99,12 @@ func (s *Server) incrementalAlterResource(r *Request, validateOnly bool, rr kmsg
 			return newConfigError(kerr.InvalidRequest.Code, "Unknown alter config operation type %d for config %s", c.Op, c.Name)
 		}
 		if _, ok := topicConfigs[c.Name]; !ok {
-			return newConfigError(kerr.InvalidConfig.Code, "unknown topic config name: %s", c.Name)
+			if _, old := unsupportedTopicConfigs[c.Name]; old && c.Op == kmsg.IncrementalAlterConfigOpDelete {
+				continue // removing what an older Sluice stored
+			}
+			if err := validateTopicConfig(c.Name, ""); err != nil {
+				return newConfigError(kerr.InvalidConfig.Code, "%v", err)
+			}
 		}
 	}
 

@@ -15,14 +15,17 @@ import (
 )
 
 // topicConfig describes one topic config Sluice accepts: its broker default
-// (reported like Kafka's), its type check, and whether Sluice acts on it.
+// (reported like Kafka's), its type check, and, for the few that need no
+// action from a broker without local logs or replicas, why Kafka's meaning
+// holds anyway.
 type topicConfig struct {
 	def      string
 	validate func(string) error
-	// applied is false for configs Kafka has that make no sense without
-	// local logs or replicas; they are stored and reported, not used.
-	applied bool
-	doc     string
+	// trivially is, for a config Sluice does not act on, why Kafka's
+	// semantics are met whatever its value; empty for a config the
+	// broker applies.
+	trivially string
+	doc       string
 }
 
 func longValue(min int64) func(string) error {
@@ -74,44 +77,71 @@ func ratioValue(v string) error {
 
 func anyValue(string) error { return nil }
 
+// Why some configs need no action: a produce is acknowledged only once
+// its bytes are durable in object storage and its offsets committed, with
+// no leaders and no replicas, and only cleanup.policy=delete exists.
+const (
+	trivialDurable    = "every acknowledged batch is already durable in object storage and committed"
+	trivialNoReplicas = "Sluice has no partition replicas: there is no replication to throttle or leader to elect"
+	trivialNoCompact  = "it applies to compaction only and cleanup.policy is always delete, where Kafka ignores it too"
+)
+
 // topicConfigs are the topic-level configs Sluice knows, with Kafka's
-// defaults. An unknown name is INVALID_CONFIG, as in Kafka.
+// defaults. An unknown name is INVALID_CONFIG, as in Kafka. Each either
+// changes what the broker does or says (trivially) why Kafka's meaning
+// already holds; configs that would be accepted and change nothing are in
+// unsupportedTopicConfigs instead.
 var topicConfigs = map[string]topicConfig{
-	"retention.ms":                            {def: "604800000", validate: longValue(-1), applied: true, doc: "how long records are kept"},
-	"retention.bytes":                         {def: "-1", validate: longValue(-1), applied: true, doc: "how many bytes a partition keeps"},
-	"max.message.bytes":                       {def: "1048588", validate: intValue(0), applied: true, doc: "largest record batch accepted"},
-	"compression.type":                        {def: "producer", validate: oneOf("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"), applied: true},
-	"cleanup.policy":                          {def: "delete", validate: oneOf("delete"), applied: true, doc: "only delete: compaction is not supported"},
-	"message.timestamp.type":                  {def: "CreateTime", validate: oneOf("CreateTime", "LogAppendTime"), applied: true},
-	"message.timestamp.difference.max.ms":     {def: "9223372036854775807", validate: longValue(0), applied: true},
-	"message.timestamp.before.max.ms":         {def: "9223372036854775807", validate: longValue(0)},
-	"message.timestamp.after.max.ms":          {def: "9223372036854775807", validate: longValue(0)},
-	"segment.bytes":                           {def: "1073741824", validate: intValue(14)},
-	"segment.ms":                              {def: "604800000", validate: longValue(1)},
-	"segment.jitter.ms":                       {def: "0", validate: longValue(0)},
-	"segment.index.bytes":                     {def: "10485760", validate: intValue(4)},
-	"min.insync.replicas":                     {def: "1", validate: intValue(1)},
-	"unclean.leader.election.enable":          {def: "false", validate: boolValue},
-	"delete.retention.ms":                     {def: "86400000", validate: longValue(0)},
-	"file.delete.delay.ms":                    {def: "60000", validate: longValue(0)},
-	"flush.messages":                          {def: "9223372036854775807", validate: longValue(1)},
-	"flush.ms":                                {def: "9223372036854775807", validate: longValue(0)},
-	"index.interval.bytes":                    {def: "4096", validate: intValue(0)},
-	"min.cleanable.dirty.ratio":               {def: "0.5", validate: ratioValue},
-	"min.compaction.lag.ms":                   {def: "0", validate: longValue(0)},
-	"max.compaction.lag.ms":                   {def: "9223372036854775807", validate: longValue(1)},
-	"preallocate":                             {def: "false", validate: boolValue},
-	"message.downconversion.enable":           {def: "true", validate: boolValue},
-	"local.retention.ms":                      {def: "-2", validate: longValue(-2)},
-	"local.retention.bytes":                   {def: "-2", validate: longValue(-2)},
-	"remote.storage.enable":                   {def: "false", validate: boolValue},
-	"follower.replication.throttled.replicas": {def: "", validate: anyValue},
-	"leader.replication.throttled.replicas":   {def: "", validate: anyValue},
+	"retention.ms":                        {def: "604800000", validate: longValue(-1), doc: "how long records are kept"},
+	"retention.bytes":                     {def: "-1", validate: longValue(-1), doc: "how many bytes a partition keeps"},
+	"max.message.bytes":                   {def: "1048588", validate: intValue(0), doc: "largest record batch accepted"},
+	"compression.type":                    {def: "producer", validate: oneOf("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd")},
+	"cleanup.policy":                      {def: "delete", validate: oneOf("delete"), doc: "only delete: compaction is not supported"},
+	"message.timestamp.type":              {def: "CreateTime", validate: oneOf("CreateTime", "LogAppendTime")},
+	"message.timestamp.difference.max.ms": {def: "9223372036854775807", validate: longValue(0), doc: "deprecated: the before and after limit when those are left at their defaults"},
+	"message.timestamp.before.max.ms":     {def: "9223372036854775807", validate: longValue(0), doc: "under CreateTime, how far a record's timestamp may be behind the broker's time"},
+	"message.timestamp.after.max.ms":      {def: "9223372036854775807", validate: longValue(0), doc: "under CreateTime, how far a record's timestamp may be ahead of the broker's time"},
+	// min.insync.replicas asks that acks=all writes be on that many
+	// replicas before the answer; Sluice answers only after object storage
+	// (itself replicated) made the bytes durable.
+	"min.insync.replicas":                     {def: "1", validate: intValue(1), trivially: trivialDurable},
+	"flush.messages":                          {def: "9223372036854775807", validate: longValue(1), trivially: trivialDurable},
+	"flush.ms":                                {def: "9223372036854775807", validate: longValue(0), trivially: trivialDurable},
+	"unclean.leader.election.enable":          {def: "false", validate: boolValue, trivially: trivialNoReplicas},
+	"follower.replication.throttled.replicas": {def: "", validate: anyValue, trivially: trivialNoReplicas},
+	"leader.replication.throttled.replicas":   {def: "", validate: anyValue, trivially: trivialNoReplicas},
+	"delete.retention.ms":                     {def: "86400000", validate: longValue(0), trivially: trivialNoCompact},
+	"min.cleanable.dirty.ratio":               {def: "0.5", validate: ratioValue, trivially: trivialNoCompact},
+	"min.compaction.lag.ms":                   {def: "0", validate: longValue(0), trivially: trivialNoCompact},
+	"max.compaction.lag.ms":                   {def: "9223372036854775807", validate: longValue(1), trivially: trivialNoCompact},
+}
+
+// unsupportedTopicConfigs are Kafka topic configs whose meaning Sluice
+// cannot honour: setting one is INVALID_CONFIG with the reason, rather
+// than a setting that is stored and silently does nothing. They are not
+// described either. Deleting one (IncrementalAlterConfigs DELETE) is
+// allowed, so a topic that stored one under an older Sluice can be
+// cleaned up.
+var unsupportedTopicConfigs = map[string]string{
+	"segment.bytes":                 "Sluice has no local log segments (the broker's --segment-bytes sizes archive segments)",
+	"segment.ms":                    "Sluice has no local log segments (the broker's --archive-age decides when intake is archived)",
+	"segment.jitter.ms":             "Sluice has no local log segments",
+	"segment.index.bytes":           "Sluice has no local log segments or offset index files",
+	"index.interval.bytes":          "Sluice indexes every batch; there are no offset index files",
+	"preallocate":                   "Sluice has no local log files",
+	"file.delete.delay.ms":          "Sluice has no local log files (the broker's --vacuum-grace delays object deletion)",
+	"local.retention.ms":            "Sluice keeps no local copy: all data is in object storage",
+	"local.retention.bytes":         "Sluice keeps no local copy: all data is in object storage",
+	"remote.storage.enable":         "Sluice has no tiers: all data is in object storage",
+	"message.downconversion.enable": "Sluice serves Fetch v4+ only, which never needs down-conversion (Kafka 4 removed this config)",
 }
 
 // validateTopicConfig checks one config; the error message goes to the
 // client with INVALID_CONFIG.
 func validateTopicConfig(name, value string) error {
+	if why, ok := unsupportedTopicConfigs[name]; ok {
+		return fmt.Errorf("topic config %s is not supported: %s", name, why)
+	}
 	c, ok := topicConfigs[name]
 	if !ok {
 		return fmt.Errorf("unknown topic config name: %s", name)
@@ -159,7 +189,7 @@ func topicConfigValue(t meta.Topic, name string) string {
 
 // produceTarget resolves the settings the produce pipeline applies.
 func produceTarget(t meta.Topic, partition int32) produce.Target {
-	tg := produce.Target{Topic: t, Partition: partition, Compression: produce.KeepCodec, MaxTimestampDiff: -1}
+	tg := produce.Target{Topic: t, Partition: partition, Compression: produce.KeepCodec}
 	switch v := topicConfigValue(t, "compression.type"); v {
 	case "producer":
 	case "uncompressed", "none":
@@ -171,10 +201,22 @@ func produceTarget(t meta.Topic, partition int32) produce.Target {
 	if n, err := strconv.ParseInt(topicConfigValue(t, "max.message.bytes"), 10, 32); err == nil {
 		tg.MaxMessageBytes = int32(n)
 	}
-	if n, err := strconv.ParseInt(topicConfigValue(t, "message.timestamp.difference.max.ms"), 10, 64); err == nil && n != math.MaxInt64 {
-		tg.MaxTimestampDiff = n
-	}
+	// As Kafka's LogConfig: the deprecated difference limit stands in
+	// for a before or after limit left at its default.
+	diff := timestampLimit(t, "message.timestamp.difference.max.ms", -1)
+	tg.TimestampBeforeMax = timestampLimit(t, "message.timestamp.before.max.ms", diff)
+	tg.TimestampAfterMax = timestampLimit(t, "message.timestamp.after.max.ms", diff)
 	return tg
+}
+
+// timestampLimit is a topic's timestamp limit config, or unset (the
+// default, Long.MAX_VALUE) when it is not given.
+func timestampLimit(t meta.Topic, name string, unset int64) int64 {
+	n, err := strconv.ParseInt(topicConfigValue(t, name), 10, 64)
+	if err != nil || n == math.MaxInt64 {
+		return unset
+	}
+	return n
 }
 
 // topicCache keeps topics read from the metadata store for a short time, so

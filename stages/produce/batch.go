@@ -27,9 +27,13 @@ type Target struct {
 	LogAppendTime bool
 	// MaxMessageBytes is max.message.bytes: the largest batch accepted.
 	MaxMessageBytes int32
-	// MaxTimestampDiff is message.timestamp.difference.max.ms; < 0 means
-	// no check (Kafka's default, Long.MAX_VALUE).
-	MaxTimestampDiff int64
+	// TimestampBeforeMax and TimestampAfterMax are
+	// message.timestamp.before.max.ms and message.timestamp.after.max.ms
+	// (KIP-937; message.timestamp.difference.max.ms stands in for either
+	// left at its default): under CreateTime, a record whose timestamp is
+	// further than this before or after the broker's time is refused.
+	// < 0 means no check (Kafka's default, Long.MAX_VALUE).
+	TimestampBeforeMax, TimestampAfterMax int64
 }
 
 // TP is the partition's metadata key.

@@ -3,13 +3,16 @@ package produce
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/sluicedata/sluice/codec"
 )
 
-// decode validates a batch; a batch it rejects is completed here and
-// dropped. It is the only stage that looks at a batch's records, and only
-// when a timestamp check asks for it.
+// decode validates a batch as Kafka's log validator does; a batch it
+// rejects is completed here and dropped, before it can take offsets. It is
+// the only stage that looks at every record of a batch: it walks them all
+// (decompressing once into a pooled buffer, so the stored bytes stay as
+// produced) and applies the topic's timestamp limits on the way.
 func decode(_ context.Context, b *Batch) (*Batch, bool) {
 	if err := safeDecode(b); err != nil {
 		b.fail(err)
@@ -43,6 +46,9 @@ func decodeBatch(b *Batch) error {
 	if h.Transactional() {
 		return ErrTransactional
 	}
+	if err := checkRecords(b, h); err != nil {
+		return err
+	}
 	b.AppendTime = -1
 	if b.LogAppendTime {
 		now := b.Arrived.UnixMilli()
@@ -50,34 +56,36 @@ func decodeBatch(b *Batch) error {
 		h.MaxTimestamp = now
 		h.Attributes |= 1 << 3
 		b.AppendTime = now
-	} else if b.MaxTimestampDiff >= 0 {
-		if err := checkTimestamps(b, h); err != nil {
-			return err
-		}
 	}
 	b.Header = h
 	return nil
 }
 
-// checkTimestamps applies message.timestamp.difference.max.ms to every
-// record, as Kafka does under CreateTime.
-func checkTimestamps(b *Batch, h codec.BatchHeader) error {
-	recs, err := codec.DecodeRecords(h, b.Data)
-	if err != nil {
-		return err
+// checkRecords decodes every record of the batch and, under CreateTime,
+// applies message.timestamp.before.max.ms and .after.max.ms to each, as
+// Kafka does: records without a timestamp (-1) are not checked, and the
+// records out of range are named in record_errors.
+func checkRecords(b *Batch, h codec.BatchHeader) error {
+	if b.LogAppendTime || (b.TimestampBeforeMax < 0 && b.TimestampAfterMax < 0) {
+		return codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, nil)
 	}
 	now := b.Arrived.UnixMilli()
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if b.TimestampBeforeMax >= 0 && now-b.TimestampBeforeMax <= now {
+		lo = now - b.TimestampBeforeMax
+	}
+	if b.TimestampAfterMax >= 0 && now+b.TimestampAfterMax >= now {
+		hi = now + b.TimestampAfterMax
+	}
 	var bad []RecordError
-	for i, r := range recs {
-		ts := h.FirstTimestamp + r.TimestampDelta
-		d := now - ts
-		if d < 0 {
-			d = -d
+	err := codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, func(i int32, ts int64) {
+		if ts != -1 && (ts < lo || ts > hi) {
+			bad = append(bad, RecordError{Index: i, Message: fmt.Sprintf(
+				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", ts, i, lo, hi)})
 		}
-		if d > b.MaxTimestampDiff {
-			bad = append(bad, RecordError{Index: int32(i), Message: fmt.Sprintf(
-				"timestamp %d of record %d is out of range; the difference to the broker time %d exceeds %d ms", ts, i, now, b.MaxTimestampDiff)})
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if len(bad) > 0 {
 		return &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad}

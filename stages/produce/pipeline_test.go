@@ -48,7 +48,7 @@ func testBatch(t testing.TB, topic meta.Topic, partition int32, n int, pid int64
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Batch{Target: Target{Topic: topic, Partition: partition, Compression: KeepCodec, MaxTimestampDiff: -1}, Data: data, Arrived: time.Now()}
+	return &Batch{Target: Target{Topic: topic, Partition: partition, Compression: KeepCodec, TimestampBeforeMax: -1, TimestampAfterMax: -1}, Data: data, Arrived: time.Now()}
 }
 
 type result struct {

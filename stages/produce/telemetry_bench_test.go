@@ -104,7 +104,7 @@ func benchPipeline(b *testing.B, obs pipeline.Observer, tracer trace.Tracer) {
 	b.ResetTimer()
 	n := (b.N + 63) / 64 * 64
 	for i := 0; i < n; i++ {
-		bt := &Batch{Target: Target{Topic: topic, Partition: int32(i % 8), Compression: KeepCodec, MaxTimestampDiff: -1},
+		bt := &Batch{Target: Target{Topic: topic, Partition: int32(i % 8), Compression: KeepCodec, TimestampBeforeMax: -1, TimestampAfterMax: -1},
 			Data: data, Arrived: time.Now()}
 		var span trace.Span
 		if tracer != nil {
