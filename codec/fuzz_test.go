@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,6 +88,70 @@ func FuzzParseBatch(f *testing.F) {
 			fuzzCheckBatch(t, b)
 		}
 	})
+}
+
+// FuzzCheckRecords patches magic, length and CRC like FuzzParseBatch so
+// that every input reaches the record walk, then holds CheckRecords to
+// ValidateRecords: it refuses whatever ValidateRecords refuses, and what
+// it accepts decodes with offset deltas 0..n-1 and the timestamps it
+// visited.
+func FuzzCheckRecords(f *testing.F) {
+	for _, s := range checkRecordsSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < BatchHeaderSize {
+			return
+		}
+		b := append([]byte(nil), data...)
+		b[offMagic] = 2
+		binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-12))
+		fixCRC(b)
+		h, err := ParseBatch(b)
+		if err != nil {
+			return
+		}
+		var stamps []int64
+		cerr := CheckRecords(h, b, fuzzLimit, func(i int32, ts int64) { stamps = append(stamps, ts) })
+		verr := validateRecordsLimit(h, b, fuzzLimit)
+		if verr != nil {
+			if cerr == nil {
+				t.Fatalf("CheckRecords accepted what ValidateRecords refused: %v", verr)
+			}
+			return
+		}
+		recs, err := decodeRecordsLimit(h, b, fuzzLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inOrder := true
+		for i := range recs {
+			inOrder = inOrder && recs[i].OffsetDelta == int32(i)
+		}
+		if (cerr == nil) != inOrder {
+			t.Fatalf("CheckRecords %v with offset deltas in order %v", cerr, inOrder)
+		}
+		if cerr != nil {
+			return
+		}
+		if len(stamps) != len(recs) {
+			t.Fatalf("visited %d of %d records", len(stamps), len(recs))
+		}
+		for i := range recs {
+			if stamps[i] != h.FirstTimestamp+recs[i].TimestampDelta {
+				t.Fatalf("record %d: visited timestamp %d", i, stamps[i])
+			}
+		}
+	})
+}
+
+// checkRecordsSeeds are TestCheckRecords's hand-made batches.
+func checkRecordsSeeds(tb testing.TB) map[string][]byte {
+	seeds := map[string][]byte{}
+	for _, c := range checkRecordsCases() {
+		seeds[strings.ReplaceAll(c.name, " ", "-")] = c.batch(tb)
+	}
+	return seeds
 }
 
 func fuzzCheckBatch(t *testing.T, b []byte) {
@@ -208,4 +273,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	write("FuzzReadFrame", readFrameSeeds())
 	write("FuzzParseBatch", parseBatchSeeds(t))
+	write("FuzzCheckRecords", checkRecordsSeeds(t))
 }

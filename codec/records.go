@@ -309,7 +309,21 @@ func (a *headerArena) key(i int, b []byte) string {
 	return s
 }
 
+// oneByteVarint decodes b[0] as a whole zigzag varint if it is one (the
+// common case for lengths, deltas and counts of small records), sparing
+// the general loop.
+func oneByteVarint(b []byte) (int64, bool) {
+	if len(b) == 0 || b[0] >= 0x80 {
+		return 0, false
+	}
+	u := int64(b[0])
+	return (u >> 1) ^ -(u & 1), true
+}
+
 func readVarlong(b []byte) (int64, []byte, error) {
+	if v, ok := oneByteVarint(b); ok {
+		return v, b[1:], nil
+	}
 	v, n := binary.Varint(b)
 	if n <= 0 {
 		return 0, nil, fmt.Errorf("%w: bad varlong", ErrInvalidRecord)
@@ -319,6 +333,9 @@ func readVarlong(b []byte) (int64, []byte, error) {
 
 // readVarint32 reads a varint that, as in Kafka, must fit an int32.
 func readVarint32(b []byte) (int64, []byte, error) {
+	if v, ok := oneByteVarint(b); ok {
+		return v, b[1:], nil
+	}
 	v, n := binary.Varint(b)
 	if n <= 0 || v < math.MinInt32 || v > math.MaxInt32 {
 		return 0, nil, fmt.Errorf("%w: bad varint", ErrInvalidRecord)
