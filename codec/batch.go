@@ -300,6 +300,18 @@ func SetLogAppendTime(b []byte, ts int64) {
 	fixCRC(b)
 }
 
+// SetCreateTime marks the batch CreateTime (clearing the timestamp-type
+// bit), sets MaxTimestamp to ts and recomputes the CRC: what a Kafka
+// broker does under message.timestamp.type=CreateTime when a producer's
+// batch says otherwise, so that ListOffsets by time sees the records' real
+// largest timestamp. b must be a whole batch.
+func SetCreateTime(b []byte, ts int64) {
+	attrs := binary.BigEndian.Uint16(b[offAttributes:])
+	binary.BigEndian.PutUint16(b[offAttributes:], attrs&^attrLogAppendTime)
+	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	fixCRC(b)
+}
+
 // fixCRC recomputes the CRC field of a whole batch.
 func fixCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], crcTable))

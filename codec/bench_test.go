@@ -177,7 +177,7 @@ func BenchmarkCheckRecords(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := CheckRecords(h, batch, MaxDecompressedBatch, func(_ int32, ts int64) { last = ts }); err != nil {
+				if _, err := CheckRecords(h, batch, MaxDecompressedBatch, func(_ int32, ts int64) { last = ts }); err != nil {
 					b.Fatal(err)
 				}
 			}

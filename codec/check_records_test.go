@@ -168,7 +168,7 @@ func TestCheckRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			var stamps []int64
-			err = CheckRecords(h, b, MaxDecompressedBatch, func(i int32, ts int64) {
+			maxTS, err := CheckRecords(h, b, MaxDecompressedBatch, func(i int32, ts int64) {
 				if int(i) != len(stamps) {
 					t.Fatalf("visited record %d after %d", i, len(stamps))
 				}
@@ -185,6 +185,9 @@ func TestCheckRecords(t *testing.T) {
 					if ts != h.FirstTimestamp+int64(i)*10 {
 						t.Fatalf("record %d timestamp %d", i, ts)
 					}
+				}
+				if maxTS != stamps[len(stamps)-1] {
+					t.Fatalf("max timestamp %d, want %d", maxTS, stamps[len(stamps)-1])
 				}
 				return
 			}
@@ -207,7 +210,7 @@ func TestCheckRecordsStricterThanValidate(t *testing.T) {
 	if err := ValidateRecords(h, b); err != nil {
 		t.Fatalf("ValidateRecords: %v", err)
 	}
-	if err := CheckRecords(h, b, MaxDecompressedBatch, nil); !errors.Is(err, ErrInvalidRecord) {
+	if _, err := CheckRecords(h, b, MaxDecompressedBatch, nil); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("CheckRecords: %v", err)
 	}
 }
@@ -221,7 +224,7 @@ func TestCheckRecordsBomb(t *testing.T) {
 		b := rawBatchOf(t, c, 1, zeros)
 		h, _ := ParseBatch(b)
 		grew := heapGrowth(func() {
-			err := CheckRecords(h, b, 1<<20, nil)
+			_, err := CheckRecords(h, b, 1<<20, nil)
 			if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrDecompressLimit) {
 				t.Fatalf("%s bomb: %v", c, err)
 			}
@@ -234,10 +237,10 @@ func TestCheckRecordsBomb(t *testing.T) {
 	one := records(rec{keyLen: -1, valueLen: 1000})
 	b := rawBatchOf(t, CodecGzip, 1, one)
 	h, _ := ParseBatch(b)
-	if err := CheckRecords(h, b, len(one), nil); err != nil {
+	if _, err := CheckRecords(h, b, len(one), nil); err != nil {
 		t.Fatalf("payload of exactly the limit: %v", err)
 	}
-	if err := CheckRecords(h, b, len(one)-1, nil); !errors.Is(err, ErrDecompressLimit) {
+	if _, err := CheckRecords(h, b, len(one)-1, nil); !errors.Is(err, ErrDecompressLimit) {
 		t.Fatalf("payload one byte over the limit: %v", err)
 	}
 }
@@ -254,7 +257,7 @@ func TestCheckRecordsAllocations(t *testing.T) {
 		before := append([]byte(nil), b...)
 		h, _ := ParseBatch(b)
 		n := testing.AllocsPerRun(50, func() {
-			if err := CheckRecords(h, b, MaxDecompressedBatch, func(int32, int64) {}); err != nil {
+			if _, err := CheckRecords(h, b, MaxDecompressedBatch, func(int32, int64) {}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -112,7 +112,7 @@ func FuzzCheckRecords(f *testing.F) {
 			return
 		}
 		var stamps []int64
-		cerr := CheckRecords(h, b, fuzzLimit, func(i int32, ts int64) { stamps = append(stamps, ts) })
+		maxTS, cerr := CheckRecords(h, b, fuzzLimit, func(i int32, ts int64) { stamps = append(stamps, ts) })
 		verr := validateRecordsLimit(h, b, fuzzLimit)
 		if verr != nil {
 			if cerr == nil {
@@ -137,10 +137,15 @@ func FuzzCheckRecords(f *testing.F) {
 		if len(stamps) != len(recs) {
 			t.Fatalf("visited %d of %d records", len(stamps), len(recs))
 		}
+		wantMax := int64(-1)
 		for i := range recs {
 			if stamps[i] != h.FirstTimestamp+recs[i].TimestampDelta {
 				t.Fatalf("record %d: visited timestamp %d", i, stamps[i])
 			}
+			wantMax = max(wantMax, stamps[i])
+		}
+		if maxTS != wantMax {
+			t.Fatalf("max timestamp %d, want %d", maxTS, wantMax)
 		}
 	})
 }

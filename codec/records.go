@@ -111,35 +111,40 @@ func validateRecordsLimit(h BatchHeader, b []byte, limit int) error {
 }
 
 func walkRecords(n int32, p []byte) error {
-	return walkCheckedRecords(n, p, false, 0, nil)
+	_, err := walkCheckedRecords(n, p, false, 0, nil)
+	return err
 }
 
 // walkCheckedRecords decodes the n records of payload p without storing
-// them. With inOrder, record i must have offset delta i. visit, if not
-// nil, gets each record's index and timestamp (firstTimestamp plus its
-// delta).
-func walkCheckedRecords(n int32, p []byte, inOrder bool, firstTimestamp int64, visit func(i int32, ts int64)) error {
+// them and returns their largest timestamp (-1 if none is larger, as
+// Kafka's NO_TIMESTAMP). With inOrder, record i must have offset delta i.
+// visit, if not nil, gets each record's index and timestamp
+// (firstTimestamp plus its delta).
+func walkCheckedRecords(n int32, p []byte, inOrder bool, firstTimestamp int64, visit func(i int32, ts int64)) (int64, error) {
+	maxTS := int64(-1)
 	if err := checkRecordCount(n, len(p)); err != nil {
-		return err
+		return maxTS, err
 	}
 	var r Record
 	for i := int32(0); i < n; i++ {
 		m, err := decodeRecord(p, &r, nil)
 		if err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
+			return maxTS, fmt.Errorf("record %d: %w", i, err)
 		}
 		if inOrder && r.OffsetDelta != i {
-			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, r.OffsetDelta)
+			return maxTS, fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, r.OffsetDelta)
 		}
+		ts := firstTimestamp + r.TimestampDelta
+		maxTS = max(maxTS, ts)
 		if visit != nil {
-			visit(i, firstTimestamp+r.TimestampDelta)
+			visit(i, ts)
 		}
 		p = p[m:]
 	}
 	if len(p) != 0 {
-		return fmt.Errorf("%w: %d bytes left after %d records", ErrInvalidRecord, len(p), n)
+		return maxTS, fmt.Errorf("%w: %d bytes left after %d records", ErrInvalidRecord, len(p), n)
 	}
-	return nil
+	return maxTS, nil
 }
 
 // payloadPool holds the buffers CheckRecords decompresses into. Buffers
@@ -166,23 +171,26 @@ const maxPooledPayload = 8 << 20
 // makes CheckRecords fail: as in Kafka, an undecodable batch is refused
 // as a whole whatever its earlier records held.
 //
-// An uncompressed batch is walked in place; nothing is allocated unless
-// the batch is refused.
-func CheckRecords(h BatchHeader, b []byte, limit int, visit func(i int32, ts int64)) error {
+// It returns the largest record timestamp (-1 if none is larger), which
+// Kafka writes into the batch's MaxTimestamp under CreateTime whatever the
+// producer put there. An uncompressed batch is walked in place; nothing is
+// allocated unless the batch is refused.
+func CheckRecords(h BatchHeader, b []byte, limit int, visit func(i int32, ts int64)) (maxTimestamp int64, err error) {
 	if len(b) < BatchHeaderSize {
-		return fmt.Errorf("%w: batch of %d bytes is shorter than the header", ErrCorrupt, len(b))
+		return -1, fmt.Errorf("%w: batch of %d bytes is shorter than the header", ErrCorrupt, len(b))
 	}
 	c := h.Codec()
 	if c == CodecNone {
 		return walkCheckedRecords(h.NumRecords, b[BatchHeaderSize:], true, h.FirstTimestamp, visit)
 	}
 	if c > CodecZstd {
-		return errUnknownCodec(c)
+		return -1, errUnknownCodec(c)
 	}
+	maxTimestamp = -1
 	bp := payloadPool.Get().(*[]byte)
 	p, err := decompressInto(c, *bp, b[BatchHeaderSize:], limit)
 	if err == nil {
-		err = walkCheckedRecords(h.NumRecords, p, true, h.FirstTimestamp, visit)
+		maxTimestamp, err = walkCheckedRecords(h.NumRecords, p, true, h.FirstTimestamp, visit)
 	} else {
 		// A payload that does not decompress is corrupt data, whichever
 		// codec-level reason (including the size limit) caused it.
@@ -192,7 +200,7 @@ func CheckRecords(h BatchHeader, b []byte, limit int, visit func(i int32, ts int
 		*bp = p[:0]
 	}
 	payloadPool.Put(bp)
-	return err
+	return maxTimestamp, err
 }
 
 func checkRecordCount(n int32, payload int) error {

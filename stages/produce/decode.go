@@ -46,16 +46,26 @@ func decodeBatch(b *Batch) error {
 	if h.Transactional() {
 		return ErrTransactional
 	}
-	if err := checkRecords(b, h); err != nil {
+	maxTS, err := checkRecords(b, h)
+	if err != nil {
 		return err
 	}
 	b.AppendTime = -1
-	if b.LogAppendTime {
+	switch {
+	case b.LogAppendTime:
 		now := b.Arrived.UnixMilli()
 		codec.SetLogAppendTime(b.Data, now)
 		h.MaxTimestamp = now
 		h.Attributes |= 1 << 3
 		b.AppendTime = now
+	case h.MaxTimestamp != maxTS || h.LogAppendTime():
+		// As Kafka under CreateTime: the batch's max timestamp is the
+		// records' largest (ListOffsets by time relies on it), not
+		// whatever the producer wrote. Clients get it right, so the
+		// CRC is recomputed only for the odd batch.
+		codec.SetCreateTime(b.Data, maxTS)
+		h.MaxTimestamp = maxTS
+		h.Attributes &^= 1 << 3
 	}
 	b.Header = h
 	return nil
@@ -65,7 +75,8 @@ func decodeBatch(b *Batch) error {
 // applies message.timestamp.before.max.ms and .after.max.ms to each, as
 // Kafka does: records without a timestamp (-1) are not checked, and the
 // records out of range are named in record_errors.
-func checkRecords(b *Batch, h codec.BatchHeader) error {
+// It returns the records' largest timestamp.
+func checkRecords(b *Batch, h codec.BatchHeader) (int64, error) {
 	if b.LogAppendTime || (b.TimestampBeforeMax < 0 && b.TimestampAfterMax < 0) {
 		return codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, nil)
 	}
@@ -78,19 +89,19 @@ func checkRecords(b *Batch, h codec.BatchHeader) error {
 		hi = now + b.TimestampAfterMax
 	}
 	var bad []RecordError
-	err := codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, func(i int32, ts int64) {
+	maxTS, err := codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, func(i int32, ts int64) {
 		if ts != -1 && (ts < lo || ts > hi) {
 			bad = append(bad, RecordError{Index: i, Message: fmt.Sprintf(
 				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", ts, i, lo, hi)})
 		}
 	})
 	if err != nil {
-		return err
+		return maxTS, err
 	}
 	if len(bad) > 0 {
-		return &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad}
+		return maxTS, &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad}
 	}
-	return nil
+	return maxTS, nil
 }
 
 // safeDecode turns a panic on hostile bytes (a codec bug) into an invalid
