@@ -10,10 +10,13 @@ package kafka
 // whole pipeline. Any other acks value is INVALID_REQUIRED_ACKS.
 //
 // Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID at
-// v13), CORRUPT_MESSAGE for a bad CRC or sizes, INVALID_RECORD for a
-// malformed batch or more than one batch, MESSAGE_TOO_LARGE over
-// max.message.bytes, INVALID_TIMESTAMP with record_errors under
-// message.timestamp.difference.max.ms, OUT_OF_ORDER_SEQUENCE_NUMBER and
+// v13), CORRUPT_MESSAGE for a bad CRC or sizes or a payload that does not
+// decompress (or decompresses past codec.MaxDecompressedBatch),
+// INVALID_RECORD for a malformed batch or record (every record is decoded:
+// counts, lengths, offset deltas 0..n-1, headers) or more than one batch,
+// MESSAGE_TOO_LARGE over max.message.bytes, INVALID_TIMESTAMP with
+// record_errors under message.timestamp.before.max.ms / after.max.ms
+// (or the older difference.max.ms), OUT_OF_ORDER_SEQUENCE_NUMBER and
 // INVALID_PRODUCER_EPOCH for idempotent producers (a retried duplicate gets
 // its original offset), KAFKA_STORAGE_ERROR when the object or metadata
 // store failed (retriable; nothing was acknowledged).

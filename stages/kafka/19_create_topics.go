@@ -16,8 +16,9 @@ package kafka
 //   - ReplicationFactor 0 or below -1: INVALID_REPLICATION_FACTOR, and so
 //     is any factor above 1, as Kafka answers a factor above its broker
 //     count: Sluice keeps one copy of the data, in object storage;
-//   - configs: an unknown name, a bad value, a null value or a name given
-//     twice is INVALID_CONFIG with a message.
+//   - configs: an unknown name, a Kafka config Sluice cannot honour
+//     (segment.bytes, …: unsupportedTopicConfigs), a bad value, a null
+//     value or a name given twice is INVALID_CONFIG with a message.
 //
 // ValidateOnly (v1+) runs every check and creates nothing. A created or
 // validated topic answers (v5+) its partition count, replication factor 1

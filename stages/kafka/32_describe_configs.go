@@ -9,7 +9,7 @@ package kafka
 // lists the topic's value, then the default under its broker config name
 // (retention.ms -> log.retention.ms, …) as DEFAULT_CONFIG. With
 // IncludeDocumentation (v3+) each config carries a line of documentation,
-// which says when Sluice stores a config without acting on it. ConfigType
+// which says when a config needs no action from Sluice and why. ConfigType
 // (v3+) is Kafka's type of each config. An invalid topic name is
 // INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 //
@@ -180,7 +180,7 @@ func (s *Server) brokerDescribedConfigs() []describedConfig {
 		{"log.retention.hours", str("168"), str("168"), kmsg.ConfigTypeInt, "default retention of topics, in hours"},
 		{"log.retention.minutes", nil, nil, kmsg.ConfigTypeInt, "default retention of topics, in minutes (unset: log.retention.hours)"},
 		{"log.retention.ms", retentionMs, nil, kmsg.ConfigTypeLong, "default retention of topics, in milliseconds (unset: log.retention.minutes)"},
-		{"log.segment.bytes", str("1073741824"), str("1073741824"), kmsg.ConfigTypeInt, "default segment.bytes of topics (not applied: Sluice has no segments)"},
+		{"log.segment.bytes", str("1073741824"), str("1073741824"), kmsg.ConfigTypeInt, "Kafka's default segment size, reported for tools; Sluice has no log segments and topics cannot set segment.bytes"},
 		{"message.max.bytes", str("1048588"), str("1048588"), kmsg.ConfigTypeInt, "default max.message.bytes of topics"},
 		{"min.insync.replicas", str("1"), str("1"), kmsg.ConfigTypeInt, "default min.insync.replicas of topics"},
 		{"node.id", itoa(int64(s.cfg.NodeID)), str("-1"), kmsg.ConfigTypeInt, "this broker's id"},

@@ -5,8 +5,11 @@
 //	          (N)       (1, state)  (linger,   (N, builds  (max in   (1, group  (Done per
 //	                                 bytes)     the object) flight)   commit)    batch)
 //
-// decode validates one partition's batch (CRC, sizes, counts, timestamps)
-// and applies LogAppendTime. sequence answers idempotent retries of batches
+// decode validates one partition's batch as Kafka's log validator does
+// (CRC, sizes, then every record decoded: counts, lengths, offset deltas,
+// headers, timestamp limits; compressed payloads are decompressed once,
+// into a pooled buffer, under codec.MaxDecompressedBatch) and applies
+// LogAppendTime, or under CreateTime the records' max timestamp. sequence answers idempotent retries of batches
 // it has seen (in flight or committed) without writing them again and
 // fences old producer epochs; the authoritative sequence check is made by
 // the metadata store inside the commit transaction, so a restarted broker
