@@ -104,10 +104,18 @@ type RecordError struct {
 type InvalidRecordsError struct {
 	Err     error // ErrInvalidTimestamp
 	Records []RecordError
+	// Omitted counts the invalid records beyond MaxRecordErrors, which
+	// are not listed.
+	Omitted int
 }
 
+// MaxRecordErrors bounds the records an InvalidRecordsError lists: a
+// batch of millions of tiny records, all out of range, must not turn into
+// millions of messages in memory and in the answer.
+const MaxRecordErrors = 1000
+
 func (e *InvalidRecordsError) Error() string {
-	return fmt.Sprintf("%v (%d records)", e.Err, len(e.Records))
+	return fmt.Sprintf("%v (%d records)", e.Err, len(e.Records)+e.Omitted)
 }
 
 func (e *InvalidRecordsError) Unwrap() error { return e.Err }

@@ -89,17 +89,23 @@ func checkRecords(b *Batch, h codec.BatchHeader) (int64, error) {
 		hi = now + b.TimestampAfterMax
 	}
 	var bad []RecordError
+	omitted := 0
 	maxTS, err := codec.CheckRecords(h, b.Data, codec.MaxDecompressedBatch, func(i int32, ts int64) {
-		if ts != -1 && (ts < lo || ts > hi) {
-			bad = append(bad, RecordError{Index: i, Message: fmt.Sprintf(
-				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", ts, i, lo, hi)})
+		if ts == -1 || (ts >= lo && ts <= hi) {
+			return
 		}
+		if len(bad) == MaxRecordErrors {
+			omitted++
+			return
+		}
+		bad = append(bad, RecordError{Index: i, Message: fmt.Sprintf(
+			"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", ts, i, lo, hi)})
 	})
 	if err != nil {
 		return maxTS, err
 	}
 	if len(bad) > 0 {
-		return maxTS, &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad}
+		return maxTS, &InvalidRecordsError{Err: ErrInvalidTimestamp, Records: bad, Omitted: omitted}
 	}
 	return maxTS, nil
 }

@@ -75,3 +75,18 @@ func TestDecodeChecksEveryRecord(t *testing.T) {
 		t.Fatalf("repeated offset delta: %v", err)
 	}
 }
+
+// TestDecodeBoundsRecordErrors: a batch of many records all out of range
+// lists MaxRecordErrors of them and counts the rest.
+func TestDecodeBoundsRecordErrors(t *testing.T) {
+	const n = MaxRecordErrors + 500
+	b := decodeTestBatch(t, make([]int64, n), 1_000_000, false)
+	b.TimestampBeforeMax = 1000 // the records are from 1970
+	var ire *InvalidRecordsError
+	if err := decodeBatch(b); !errors.As(err, &ire) || !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("decode: %v", err)
+	}
+	if len(ire.Records) != MaxRecordErrors || ire.Omitted != 500 || ire.Records[MaxRecordErrors-1].Index != MaxRecordErrors-1 {
+		t.Fatalf("%d record errors listed, %d omitted", len(ire.Records), ire.Omitted)
+	}
+}
