@@ -60,6 +60,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzParseBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./codec -run '^$$' -fuzz '^FuzzCheckRecords$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeIntakeIndex$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeCatalog$$' -fuzztime $(FUZZTIME)
 
