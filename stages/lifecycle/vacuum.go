@@ -3,7 +3,31 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+
+	"github.com/sluicedata/sluice/sinks/objstore"
 )
+
+// FirstObject returns the key of one object in objects that the vacuum
+// takes for Sluice's (an intake object, a segment or a catalog, named
+// with its creation time), or ok false if there is none. The broker's
+// start check uses it: such objects in a store without a cluster marker,
+// next to a metadata store that refers to none of them, belong to another
+// cluster (or an older Sluice), and this cluster's vacuum would delete
+// them all.
+func FirstObject(ctx context.Context, objects objstore.Store) (key string, ok bool, err error) {
+	for _, prefix := range []string{intakePrefix, archivePrefix} {
+		err := objects.List(ctx, prefix, func(k string, _ int64) bool {
+			if _, dated := objectTime(k); dated && sluiceKey(k) {
+				key, ok = k, true
+			}
+			return !ok
+		})
+		if err != nil || ok {
+			return key, ok, err
+		}
+	}
+	return "", false, nil
+}
 
 // vacuum deletes every object of ours that no index entry refers to and
 // that is older than the grace period (see the package comment for why
