@@ -57,15 +57,16 @@ type Marker struct {
 }
 
 // EncodeMarker returns m as the marker object's bytes, with Format set to
-// MarkerFormat and CreatedAt in UTC.
-func EncodeMarker(m Marker) []byte {
+// MarkerFormat and CreatedAt in UTC. It fails only for a CreatedAt that
+// JSON cannot carry (a year outside 0-9999).
+func EncodeMarker(m Marker) ([]byte, error) {
 	m.Format = MarkerFormat
 	m.CreatedAt = m.CreatedAt.UTC()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		panic(fmt.Sprintf("objstore: encode marker: %v", err)) // plain strings and a time cannot fail
+		return nil, fmt.Errorf("objstore: encode marker: %w", err)
 	}
-	return append(b, '\n')
+	return append(b, '\n'), nil
 }
 
 // DecodeMarker parses a marker object. It refuses anything that is not a
@@ -106,5 +107,9 @@ func ReadMarker(ctx context.Context, s Store) (m Marker, found bool, err error) 
 
 // WriteMarker writes m as the store's cluster marker, replacing any.
 func WriteMarker(ctx context.Context, s Store, m Marker) error {
-	return s.Put(ctx, MarkerKey, EncodeMarker(m))
+	data, err := EncodeMarker(m)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, MarkerKey, data)
 }
