@@ -12,7 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/meta/memmeta"
+	"github.com/sluicedata/sluice/sinks/meta/spannermeta/spanneremu"
 	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/sinks/objstore/faulty"
 	"github.com/sluicedata/sluice/stages/broker"
@@ -291,4 +293,48 @@ func TestReadyzChecksObjectStore(t *testing.T) {
 		code, body := get("/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "marker")
 	})
+}
+
+// The same on Cloud Spanner (the emulator) and one object directory,
+// each broker opening its own clients as separate processes would: the
+// cluster id comes from Spanner's transaction, and both brokers write the
+// same marker.
+func TestMarkerConcurrentFirstStartSpanner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Spanner emulator")
+	}
+	url := spanneremu.NewDatabase(t)
+	ms, err := meta.Open(context.Background(), url+"?auto_migrate=true", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.Close() // schema applied; no cluster id yet
+	objDir := t.TempDir()
+	const brokers = 2
+	var wg sync.WaitGroup
+	bs, errs := make([]*broker.Broker, brokers), make([]error, brokers)
+	for i := range brokers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bs[i], errs[i] = tryStartBroker(t, func(c *broker.Config) { c.Metadata, c.Objects = url, "file://"+objDir })
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("broker %d: %v", i, err)
+		}
+	}
+	objs := openFileStore(t, objDir)
+	if keys := listKeys(t, objs, ""); len(keys) != 1 || keys[0] != objstore.MarkerKey {
+		t.Fatalf("object store holds %q, want one marker", keys)
+	}
+	id, err := bs[0].Meta().ClusterID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := readMarker(t, objs); m.ClusterID != id || !strings.Contains(m.Metadata, url) {
+		t.Fatalf("marker %+v, want cluster %s and metadata store %s", m, id, url)
+	}
 }
