@@ -49,6 +49,9 @@ import (
 // objects are garbage to this metadata store: remove them, or point
 // --objects elsewhere).
 //
+// During a rolling upgrade the older brokers ignore the marker, and their
+// vacuum, which only lists intake/ and archive/, leaves it alone.
+//
 // No flag in the metadata store records that a marker was written: the
 // table above needs none, and a deleted marker is then rewritten only
 // where the metadata's objects are found.
