@@ -37,7 +37,10 @@ import (
 // same id and write the same marker: whichever Put lands last, it names
 // that id. After writing, the broker reads the marker back and refuses to
 // start if it names another cluster (a broker of another metadata store
-// wrote at the same moment).
+// wrote at the same moment). The Put is not conditional, so two clusters
+// first starting at once on one store can still both start; the later
+// marker wins, the other cluster's /readyz turns 503 (ready.go) and its
+// vacuum deletes nothing (lifecycle.Config.ClusterID).
 //
 // Upgrade: data written by a Sluice without markers has none. Its first
 // start with this version writes the marker only if an object the

@@ -205,7 +205,9 @@ func TestMarkerConcurrentFirstStart(t *testing.T) {
 
 // The vacuum deletes every object nothing refers to, but never the
 // marker: after a deleted topic's objects are swept, the marker is there
-// and the broker restarts on the stores.
+// and the broker restarts on the stores. And it deletes nothing while the
+// marker names another cluster (two clusters that first started at once
+// on one store: the later marker won).
 func TestMarkerSurvivesVacuum(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, func(c *broker.Config) { lifecycleConfig(c); c.DataDir = dir })
@@ -216,12 +218,29 @@ func TestMarkerSurvivesVacuum(t *testing.T) {
 	if len(listKeys(t, b.Objects(), "intake/")) == 0 {
 		t.Fatal("no intake objects written")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := kadm.NewClient(newClient(t, b.Addr())).DeleteTopics(ctx, "doomed"); err != nil {
 		t.Fatal(err)
 	}
-	passAfterGrace(t, b, runPass)
+
+	own := readMarker(t, b.Objects())
+	other := own
+	other.ClusterID = "another-cluster"
+	if err := objstore.WriteMarker(ctx, b.Objects(), other); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(lifecycleGrace + 500*time.Millisecond)
+	if err := b.RunLifecycle(ctx); err == nil || !strings.Contains(err.Error(), "another-cluster") {
+		t.Fatalf("lifecycle pass on another cluster's store: %v, want the vacuum to refuse", err)
+	}
+	if len(listKeys(t, b.Objects(), "intake/")) == 0 {
+		t.Fatal("the vacuum deleted objects of a store whose marker names another cluster")
+	}
+	if err := objstore.WriteMarker(ctx, b.Objects(), own); err != nil {
+		t.Fatal(err)
+	}
+	runPass(t, b)
 	if keys := listKeys(t, b.Objects(), ""); len(keys) != 1 || keys[0] != objstore.MarkerKey {
 		t.Fatalf("after the vacuum the store holds %q, want only the marker", keys)
 	}

@@ -61,6 +61,15 @@ func (w *Worker) vacuum(ctx context.Context) error {
 		}
 	}
 
+	// Everything unreferenced is about to go: make sure the store is this
+	// cluster's. The broker checked at start, but two clusters first
+	// starting at once on one store can both pass that check (the marker
+	// is a plain Put); the later marker wins, and the other cluster's
+	// vacuum stops here instead of deleting the winner's objects.
+	if err := w.checkMarker(ctx); err != nil {
+		return err
+	}
+
 	// Sweep. The list is taken after the mark, so an object committed
 	// since is either in live or younger than the grace period.
 	cutoff := w.cfg.Now().Add(-w.cfg.Grace)
@@ -96,6 +105,24 @@ func (w *Worker) vacuum(ctx context.Context) error {
 	}
 	if len(victims) > 0 {
 		w.log.Debug("vacuum deleted objects", "objects", len(victims))
+	}
+	return nil
+}
+
+// checkMarker fails unless the object store's cluster marker names
+// cfg.ClusterID (no check when that is unset).
+func (w *Worker) checkMarker(ctx context.Context) error {
+	if w.cfg.ClusterID == "" {
+		return nil
+	}
+	m, found, err := objstore.ReadMarker(ctx, w.cfg.Objects)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vacuum: reading the cluster marker: %w", err)
+	case !found:
+		return fmt.Errorf("vacuum: the object store has no cluster marker %s: not deleting anything", objstore.MarkerKey)
+	case m.ClusterID != w.cfg.ClusterID:
+		return fmt.Errorf("vacuum: the object store's cluster marker names cluster %s, not this one (%s): not deleting anything", m.ClusterID, w.cfg.ClusterID)
 	}
 	return nil
 }
