@@ -43,6 +43,9 @@ type Broker struct {
 	name string    // identity in the broker registry
 	reg  *registry // nil until registered
 
+	clusterID string    // the metadata store's, checked against the object store's marker
+	readiness readiness // /readyz's cached store check
+
 	ready     chan struct{}
 	errc      chan error
 	closeOnce sync.Once
@@ -101,7 +104,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}
 	clusterID, err := b.meta.ClusterID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("metadata store: %w", err)
+		return nil, fmt.Errorf("metadata store %s: %w", metaName(cfg), err)
+	}
+	b.clusterID = clusterID
+	if err := b.checkStores(ctx, clusterID); err != nil {
+		return nil, err
 	}
 
 	b.fetch = fetch.New(fetch.Config{
@@ -203,16 +210,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}()
 	log.Info("sluice broker started", "node_id", cfg.NodeID, "name", name, "zone", cfg.Zone, "kafka", b.ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"admin", cfg.AdminAddr, "objects", cfg.Objects, "metadata", metaName(cfg), "cluster", clusterID)
+		"admin", cfg.AdminAddr, "objects", objectsName(cfg), "metadata", metaName(cfg), "cluster", clusterID)
 	close(b.ready)
 	return b, nil
-}
-
-func metaName(cfg Config) string {
-	if cfg.Metadata == "" {
-		return "embedded:" + cfg.DataDir
-	}
-	return cfg.Metadata
 }
 
 // advertised picks the host and port clients are told to dial.
@@ -352,20 +352,6 @@ func (b *Broker) adminMux() *http.ServeMux {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		select {
-		case <-b.closed:
-			http.Error(w, "stopping", http.StatusServiceUnavailable)
-			return
-		default:
-		}
-		if _, err := b.meta.ClusterID(ctx); err != nil {
-			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("/readyz", b.handleReady)
 	return mux
 }

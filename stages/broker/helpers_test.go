@@ -19,6 +19,17 @@ import (
 // temporary directory; mutate can change any setting.
 func startBroker(t testing.TB, mutate func(*broker.Config)) *broker.Broker {
 	t.Helper()
+	b, err := tryStartBroker(t, mutate)
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	return b
+}
+
+// tryStartBroker is startBroker for a start that may fail: it returns
+// Start's error.
+func tryStartBroker(t testing.TB, mutate func(*broker.Config)) (*broker.Broker, error) {
+	t.Helper()
 	cfg := broker.NewConfig()
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.AdminAddr = ""
@@ -32,10 +43,10 @@ func startBroker(t testing.TB, mutate func(*broker.Config)) *broker.Broker {
 	}
 	b, err := broker.Start(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("start broker: %v", err)
+		return nil, err
 	}
 	t.Cleanup(func() { b.Close() })
-	return b
+	return b, nil
 }
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {

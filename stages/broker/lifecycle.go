@@ -16,7 +16,7 @@ func (b *Broker) startLifecycle() error {
 		return nil
 	}
 	w, err := lifecycle.New(lifecycle.Config{
-		Meta: b.meta, Objects: b.objects, Fetcher: b.fetch, Holder: b.name, Logger: b.log,
+		Meta: b.meta, Objects: b.objects, Fetcher: b.fetch, Holder: b.name, ClusterID: b.clusterID, Logger: b.log,
 		Interval:     b.cfg.LifecycleInterval,
 		ArchiveBytes: b.cfg.ArchiveBytes, ArchiveAge: b.cfg.ArchiveAge, SegmentBytes: b.cfg.SegmentBytes,
 		ArchiveShards:    b.cfg.ArchiveShards,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
 )
 
 // Object keys. Every key Sluice writes ends in a path element that starts
@@ -19,6 +20,12 @@ import (
 //	intake/<yyyy-mm-dd>/<nanos>-<random>             intake objects (stages/produce)
 //	archive/<topic id>/<partition>/<nanos>-<random>.seg   segments
 //	archive/<topic id>/<partition>/<nanos>-<random>.cat   segment catalogs
+//
+// One key is Sluice's but not the vacuum's: the cluster marker
+// (objstore.MarkerKey, at the root), which ties the object store to the
+// metadata store and must outlive every pass. It lies outside both
+// prefixes and carries no time; sluiceKey refuses it by name as well, so
+// that moving either can never make it garbage.
 const (
 	intakePrefix  = "intake/"
 	archivePrefix = "archive/"
@@ -51,6 +58,9 @@ func objectTime(key string) (time.Time, bool) {
 
 // sluiceKey reports whether key is one of the kinds above.
 func sluiceKey(key string) bool {
+	if key == objstore.MarkerKey {
+		return false
+	}
 	return strings.HasPrefix(key, intakePrefix) || strings.HasPrefix(key, archivePrefix)
 }
 

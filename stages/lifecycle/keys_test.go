@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicedata/sluice/sinks/meta"
+	"github.com/sluicedata/sluice/sinks/objstore"
 )
 
 // The vacuum's safety rests on reading an object's age from its key: a
@@ -29,6 +30,10 @@ func TestObjectTime(t *testing.T) {
 		if _, ok := objectTime(key); ok && sluiceKey(key) {
 			t.Errorf("objectTime(%q) dated a key Sluice did not name", key)
 		}
+	}
+	// The cluster marker is Sluice's, but never the vacuum's to delete.
+	if _, ok := objectTime(objstore.MarkerKey); ok || sluiceKey(objstore.MarkerKey) {
+		t.Errorf("the vacuum takes the cluster marker %q for one of its objects", objstore.MarkerKey)
 	}
 	if got := partitionPrefix(tp); got != "archive/01020000000000000000000000000000/7/" {
 		t.Errorf("partitionPrefix = %q", got)

@@ -26,6 +26,12 @@ type Config struct {
 	Holder string
 	Logger *slog.Logger
 
+	// ClusterID, if set, is the metadata store's cluster id: the vacuum
+	// sweeps only while the object store's cluster marker
+	// (objstore.MarkerKey) names it, so it never deletes the objects of
+	// another cluster's store (vacuum.go).
+	ClusterID string
+
 	// Interval is the time between passes (default 30 s); the leases last
 	// three intervals, so a dead holder's job moves within about that.
 	Interval time.Duration

@@ -3,7 +3,31 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+
+	"github.com/sluicedata/sluice/sinks/objstore"
 )
+
+// FirstObject returns the key of one object in objects that the vacuum
+// takes for Sluice's (an intake object, a segment or a catalog, named
+// with its creation time), or ok false if there is none. The broker's
+// start check uses it: such objects in a store without a cluster marker,
+// next to a metadata store that refers to none of them, belong to another
+// cluster (or an older Sluice), and this cluster's vacuum would delete
+// them all.
+func FirstObject(ctx context.Context, objects objstore.Store) (key string, ok bool, err error) {
+	for _, prefix := range []string{intakePrefix, archivePrefix} {
+		err := objects.List(ctx, prefix, func(k string, _ int64) bool {
+			if _, dated := objectTime(k); dated && sluiceKey(k) {
+				key, ok = k, true
+			}
+			return !ok
+		})
+		if err != nil || ok {
+			return key, ok, err
+		}
+	}
+	return "", false, nil
+}
 
 // vacuum deletes every object of ours that no index entry refers to and
 // that is older than the grace period (see the package comment for why
@@ -35,6 +59,15 @@ func (w *Worker) vacuum(ctx context.Context) error {
 				}
 			}
 		}
+	}
+
+	// Everything unreferenced is about to go: make sure the store is this
+	// cluster's. The broker checked at start, but two clusters first
+	// starting at once on one store can both pass that check (the marker
+	// is a plain Put); the later marker wins, and the other cluster's
+	// vacuum stops here instead of deleting the winner's objects.
+	if err := w.checkMarker(ctx); err != nil {
+		return err
 	}
 
 	// Sweep. The list is taken after the mark, so an object committed
@@ -72,6 +105,24 @@ func (w *Worker) vacuum(ctx context.Context) error {
 	}
 	if len(victims) > 0 {
 		w.log.Debug("vacuum deleted objects", "objects", len(victims))
+	}
+	return nil
+}
+
+// checkMarker fails unless the object store's cluster marker names
+// cfg.ClusterID (no check when that is unset).
+func (w *Worker) checkMarker(ctx context.Context) error {
+	if w.cfg.ClusterID == "" {
+		return nil
+	}
+	m, found, err := objstore.ReadMarker(ctx, w.cfg.Objects)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vacuum: reading the cluster marker: %w", err)
+	case !found:
+		return fmt.Errorf("vacuum: the object store has no cluster marker %s: not deleting anything", objstore.MarkerKey)
+	case m.ClusterID != w.cfg.ClusterID:
+		return fmt.Errorf("vacuum: the object store's cluster marker names cluster %s, not this one (%s): not deleting anything", m.ClusterID, w.cfg.ClusterID)
 	}
 	return nil
 }
