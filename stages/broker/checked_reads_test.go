@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +161,21 @@ func (f *corruptFixture) fetchRaw(t *testing.T, cl *kgo.Client, offsets map[int3
 	return out
 }
 
+// getAdmin returns the body of an admin endpoint of b.
+func getAdmin(t *testing.T, b *broker.Broker, path string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://" + b.AdminAddr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", path, resp.Status, err)
+	}
+	return body
+}
+
 // checkAnswered requires every value of want in the raw answer p, no
 // error, and no byte of the corrupt value in either spelling.
 func checkAnswered(t *testing.T, what string, p kmsg.FetchResponseTopicPartition, want []string) {
@@ -227,13 +247,17 @@ func (f *corruptFixture) consumeChecked(t *testing.T, addr string) {
 // intake object on disk. A fetch of both partitions answers partition 0
 // from that batch with KAFKA_STORAGE_ERROR and partition 1 in full;
 // partition 0's batch before it still reads; franz-go without CRC
-// checks never gets the corrupt bytes. The broker counts every refusal.
+// checks never gets the corrupt bytes. The broker counts every refusal,
+// in /debug/stats and in the metrics.
 func TestCorruptIntakeNotServed(t *testing.T) {
 	f := newCorruptFixture(t, nil)
 	if n := f.corrupt(t); n != 1 {
 		t.Fatalf("the marker is in %d objects, want one intake object", n)
 	}
-	b := startBroker(t, f.shared)
+	b := startBroker(t, func(c *broker.Config) {
+		f.shared(c)
+		c.AdminAddr, c.Metrics = "127.0.0.1:0", "prometheus"
+	})
 	cl := newClient(t, b.Addr())
 
 	parts := f.fetchRaw(t, cl, map[int32]int64{0: 10, 1: 0})
@@ -245,8 +269,21 @@ func TestCorruptIntakeNotServed(t *testing.T) {
 	checkAnswered(t, "partition 0 from 0", parts[0], f.values[0][:10])
 
 	f.consumeChecked(t, b.Addr())
-	if st := b.Stats(); st.FetchCorruptIntakeBatches < 3 || st.FetchCorruptArchiveBatches != 0 {
-		t.Fatalf("corrupt batches counted: intake %d, archive %d", st.FetchCorruptIntakeBatches, st.FetchCorruptArchiveBatches)
+	var st broker.Stats
+	if err := json.Unmarshal(getAdmin(t, b, broker.StatsPath), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.FetchCorruptIntakeBatches < 3 || st.FetchCorruptArchiveBatches != 0 || st.FetchCheckedBytes == 0 {
+		t.Fatalf("%s: corrupt batches counted: intake %d, archive %d; %d bytes checked", broker.StatsPath,
+			st.FetchCorruptIntakeBatches, st.FetchCorruptArchiveBatches, st.FetchCheckedBytes)
+	}
+	metrics := getAdmin(t, b, "/metrics")
+	m := regexp.MustCompile(`(?m)^sluice_fetch_corrupt_batches_total\{[^}]*source="intake"[^}]*\} (\d+)$`).FindSubmatch(metrics)
+	if m == nil {
+		t.Fatalf("/metrics lacks sluice_fetch_corrupt_batches_total{source=\"intake\"}:\n%s", metrics)
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n < 3 {
+		t.Fatalf("/metrics counts %d corrupt intake batches, want at least 3", n)
 	}
 }
 
