@@ -277,14 +277,24 @@ func TestCorruptIntakeNotServed(t *testing.T) {
 		t.Fatalf("%s: corrupt batches counted: intake %d, archive %d; %d bytes checked", broker.StatsPath,
 			st.FetchCorruptIntakeBatches, st.FetchCorruptArchiveBatches, st.FetchCheckedBytes)
 	}
-	metrics := getAdmin(t, b, "/metrics")
-	m := regexp.MustCompile(`(?m)^sluice_fetch_corrupt_batches_total\{[^}]*source="intake"[^}]*\} (\d+)$`).FindSubmatch(metrics)
-	if m == nil {
-		t.Fatalf("/metrics lacks sluice_fetch_corrupt_batches_total{source=\"intake\"}:\n%s", metrics)
-	}
-	if n, _ := strconv.Atoi(string(m[1])); n < 3 {
+	if n := metricValue(t, getAdmin(t, b, "/metrics"), "sluice_fetch_corrupt_batches_total", `source="intake"`); n < 3 {
 		t.Fatalf("/metrics counts %d corrupt intake batches, want at least 3", n)
 	}
+}
+
+// metricValue returns the value of the Prometheus series name whose
+// labels hold label.
+func metricValue(t *testing.T, metrics []byte, name, label string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + `\{[^}]*` + regexp.QuoteMeta(label) + `[^}]*\} (\d+)$`).FindSubmatch(metrics)
+	if m == nil {
+		t.Fatalf("/metrics lacks %s{%s}:\n%s", name, label, metrics)
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestCorruptSegmentNotServed: the same with the batch archived first,
@@ -328,7 +338,10 @@ func TestLifecycleRefusesCorruptBatch(t *testing.T) {
 		c.ArchiveBytes, c.ArchiveShards = 1, 1
 	})
 	f.corrupt(t)
-	b := startBroker(t, f.shared)
+	b := startBroker(t, func(c *broker.Config) {
+		f.shared(c)
+		c.AdminAddr, c.Metrics = "127.0.0.1:0", "prometheus"
+	})
 	ctx := context.Background()
 	err := b.RunLifecycle(ctx)
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
@@ -340,6 +353,9 @@ func TestLifecycleRefusesCorruptBatch(t *testing.T) {
 	}
 	if st := b.Stats(); st.ArchiveCorruptRefused != 1 || st.FetchCorruptIntakeBatches == 0 {
 		t.Fatalf("stats: %d refusals, %d corrupt intake batches", st.ArchiveCorruptRefused, st.FetchCorruptIntakeBatches)
+	}
+	if n := metricValue(t, getAdmin(t, b, "/metrics"), "sluice_lifecycle_corrupt_refused_total", ""); n != 1 {
+		t.Fatalf("/metrics counts %d refused archives, want 1", n)
 	}
 	for p, kind := range map[int32]meta.EntryKind{0: meta.EntryIntake, 1: meta.EntryArchive} {
 		es, err := f.meta.Entries(ctx, metaTP(f.topic.ID, p), 0, 0)
