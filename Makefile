@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzCheckRecords$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeIntakeIndex$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeCatalog$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./stages/fetch -run '^$$' -fuzz '^FuzzCheckedRead$$' -fuzztime $(FUZZTIME)
 
 # bench runs the sluice vs kfake suite (same franz-go load, one run each:
 # unthrottled produce, zstd, 5k records/s latency, a catch-up read of

@@ -115,6 +115,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Meta: b.meta, Objects: b.objects, Logger: log,
 		IndexCacheBytes: cfg.IndexCacheBytes, DataCacheBytes: cfg.DataCacheBytes,
 		Observer: b.tel.StageObserver(), Tracer: b.tel.Tracer(),
+		SkipBatchChecks: cfg.SkipBatchChecks,
 	})
 	b.produce, err = produce.Start(produce.Config{
 		Meta: b.meta, Objects: b.objects, Logger: log,

@@ -111,6 +111,10 @@ type Config struct {
 	// Failpoint, if set, is called at named points of the lifecycle
 	// work (crash tests; see lifecycle.Fail*).
 	Failpoint func(name string) `mapstructure:"-"`
+	// SkipBatchChecks turns off the checks of batches read from object
+	// storage (fetch.Config.SkipBatchChecks): only for benchmarks that
+	// measure what they cost; no flag sets it.
+	SkipBatchChecks bool `mapstructure:"-"`
 
 	// ShutdownTimeout bounds the drain of in-flight produces on Close.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`

@@ -31,6 +31,7 @@ func (b *Broker) startLifecycle() error {
 		return err
 	}
 	b.life = w
+	b.counters.life.Store(w)
 	w.Start()
 	return nil
 }

@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluicedata/sluice/stages/kafka"
+	"github.com/sluicedata/sluice/stages/lifecycle"
 
 	metainst "github.com/sluicedata/sluice/sinks/meta/instrumented"
 	objinst "github.com/sluicedata/sluice/sinks/objstore/instrumented"
@@ -35,6 +37,14 @@ type Stats struct {
 	// fetches, of intake and of archive objects (read-ahead included).
 	FetchMemoryBytes, FetchIntakeBytes, FetchArchiveBytes int64
 	FetchIntakeGets, FetchArchiveGets                     int64
+	// FetchCorruptIntakeBatches and FetchCorruptArchiveBatches count the
+	// batches refused (each time, retries included) because their bytes
+	// in an intake object or an archive segment failed their check;
+	// FetchCheckedBytes the batch bytes checked (once per cached range).
+	// ArchiveCorruptRefused counts the archives of a partition the
+	// lifecycle refused for a corrupt batch, leaving its intake in place.
+	FetchCorruptIntakeBatches, FetchCorruptArchiveBatches int64
+	FetchCheckedBytes, ArchiveCorruptRefused              int64
 
 	// ConnsOpen and ConnsAccepted count Kafka client connections: open
 	// now, and accepted since start.
@@ -52,6 +62,10 @@ type Stats struct {
 type counters struct {
 	objects objinst.Counters
 	meta    metainst.Counters
+	// life is the lifecycle worker once started: Stats and the metrics
+	// read its counters, and may run (admin requests, collections) while
+	// Start is still starting it.
+	life atomic.Pointer[lifecycle.Worker]
 }
 
 // Stats returns the counters.
@@ -70,6 +84,11 @@ func (b *Broker) Stats() Stats {
 		s.FetchedBytes = b.fetch.FetchedBytes()
 		s.FetchMemoryBytes, s.FetchIntakeBytes, s.FetchArchiveBytes = b.fetch.SourceBytes()
 		s.FetchIntakeGets, s.FetchArchiveGets = b.fetch.SourceGets()
+		s.FetchCorruptIntakeBatches, s.FetchCorruptArchiveBatches = b.fetch.CorruptBatches()
+		s.FetchCheckedBytes = b.fetch.CheckedBytes()
+	}
+	if w := b.counters.life.Load(); w != nil {
+		s.ArchiveCorruptRefused = w.Stats().CorruptRefused
 	}
 	if b.kafka != nil {
 		s.ConnsOpen, s.ConnsAccepted = int64(b.kafka.ConnCount()), b.kafka.ConnsAccepted()
@@ -120,6 +139,36 @@ func (b *Broker) registerTrafficMetrics() error {
 		o.ObserveInt64(cross, cout, metric.WithAttributes(out))
 		return nil
 	}, client, cross)
+	if err != nil {
+		return err
+	}
+	return b.registerCheckMetrics(m)
+}
+
+// registerCheckMetrics adds sluice.fetch.corrupt_batches (by source:
+// intake, archive) and sluice.lifecycle.corrupt_refused, read from the
+// fetcher's and the lifecycle's counters at each collection.
+func (b *Broker) registerCheckMetrics(m metric.Meter) error {
+	corrupt, err := m.Int64ObservableCounter("sluice.fetch.corrupt_batches", metric.WithUnit("{batch}"),
+		metric.WithDescription("Batches refused because their bytes in object storage failed their check, by source (each refusal counts)."))
+	if err != nil {
+		return err
+	}
+	refused, err := m.Int64ObservableCounter("sluice.lifecycle.corrupt_refused", metric.WithUnit("{archive}"),
+		metric.WithDescription("Archives of a partition refused because a batch to copy failed its check (its intake left in place)."))
+	if err != nil {
+		return err
+	}
+	intake, archive := attribute.String("source", "intake"), attribute.String("source", "archive")
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ci, ca := b.fetch.CorruptBatches()
+		o.ObserveInt64(corrupt, ci, metric.WithAttributes(intake))
+		o.ObserveInt64(corrupt, ca, metric.WithAttributes(archive))
+		if w := b.counters.life.Load(); w != nil {
+			o.ObserveInt64(refused, w.Stats().CorruptRefused)
+		}
+		return nil
+	}, corrupt, refused)
 	return err
 }
 

@@ -117,6 +117,9 @@ func (f *Fetcher) readArchive(ctx context.Context, a meta.IndexEntry, offset, hw
 		if len(out) > startLen {
 			// Answer what the earlier segments gave; the next fetch, from
 			// this segment, reports the error.
+			if isCorrupt(err) { // logged once per range already
+				return out, offset, true, nil
+			}
 			f.cfg.Logger.Warn("fetch: archive segment read failed", "object", s.Key, "catalog", a.ObjectKey, "partition", a.TP.Partition, "err", err)
 			return out, offset, true, nil
 		}
@@ -177,6 +180,9 @@ type chunkLoad struct {
 	done chan struct{} // closed when data or err is set
 	data []byte
 	err  error
+	// trusted: the batches wholly inside the chunk passed their check
+	// (then the chunk is cached).
+	trusted bool
 }
 
 func chunkKey(key string, i int64) string { return key + "#" + strconv.FormatInt(i, 10) }
@@ -188,39 +194,38 @@ func (f *Fetcher) chunkBounds(e meta.IndexEntry, i int64) (lo, hi int64) {
 	return max(i*c, e.ByteStart), min((i+1)*c, e.ByteEnd)
 }
 
-// readSegment returns bytes [lo, hi) of segment entry e's batches from the
-// chunks holding them: cached, being read (read-ahead or another fetch),
-// or read now, one GET per run of missing chunks. Then it starts reading
-// the next chunk in the background.
-func (f *Fetcher) readSegment(ctx context.Context, e meta.IndexEntry, lo, hi int64) ([]byte, error) {
+// readSegment returns bytes [lo, hi) of segment entry e's batches (whose
+// rows are rows) from the chunks holding them: cached, being read
+// (read-ahead or another fetch), or read now, one GET per run of missing
+// chunks. Then it starts reading the next chunk in the background.
+// trusted reports that every chunk passed its check (check.go).
+func (f *Fetcher) readSegment(ctx context.Context, e meta.IndexEntry, rows []codec.IndexRow, lo, hi int64) (data []byte, trusted bool, err error) {
 	if lo < e.ByteStart || hi > e.ByteEnd || lo >= hi {
-		return nil, fmt.Errorf("%w: %s: range [%d,%d) outside the segment's batches [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
+		return nil, false, fmt.Errorf("%w: %s: range [%d,%d) outside the segment's batches [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
 	}
 	start := f.now()
 	first, last := lo/f.cfg.ReadAheadBytes, (hi-1)/f.cfg.ReadAheadBytes
 	var (
 		chunks [][]byte
 		mine   []bool
-		err    error
 	)
 	// A chunk another read was loading may have failed with that read's
 	// context: then try once more, loading it here.
 	for attempt := 0; attempt < 2; attempt++ {
 		var othersFailed bool
-		chunks, mine, othersFailed, err = f.chunks(ctx, e, first, last)
+		chunks, mine, trusted, othersFailed, err = f.chunks(ctx, e, rows, first, last)
 		if err == nil || !othersFailed {
 			break
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for k, c := range chunks {
 		if clo, chi := f.chunkBounds(e, first+int64(k)); int64(len(c)) != chi-clo {
-			return nil, fmt.Errorf("%w: %s: chunk %d holds %d bytes, want %d", ErrStorage, e.ObjectKey, first+int64(k), len(c), chi-clo)
+			return nil, false, fmt.Errorf("%w: %s: chunk %d holds %d bytes, want %d", ErrStorage, e.ObjectKey, first+int64(k), len(c), chi-clo)
 		}
 	}
-	var data []byte
 	if len(chunks) == 1 {
 		clo, _ := f.chunkBounds(e, first)
 		data = chunks[0][lo-clo : hi-clo]
@@ -239,14 +244,16 @@ func (f *Fetcher) readSegment(ctx context.Context, e meta.IndexEntry, lo, hi int
 			f.served(ctx, srcMemory, z-a, f.now())
 		}
 	}
-	f.readAhead(e, last+1)
-	return data, nil
+	f.readAhead(e, rows, last+1)
+	return data, trusted, nil
 }
 
-// chunks returns chunks [first, last] of segment entry e and which of them
-// this call read from the object store. othersFailed reports that a chunk
+// chunks returns chunks [first, last] of segment entry e, which of them
+// this call read from the object store, and whether all of them passed
+// their check (cached chunks did). othersFailed reports that a chunk
 // being loaded by another read failed.
-func (f *Fetcher) chunks(ctx context.Context, e meta.IndexEntry, first, last int64) (chunks [][]byte, mine []bool, othersFailed bool, err error) {
+func (f *Fetcher) chunks(ctx context.Context, e meta.IndexEntry, rows []codec.IndexRow, first, last int64) (chunks [][]byte, mine []bool, trusted, othersFailed bool, err error) {
+	trusted = true
 	n := int(last - first + 1)
 	chunks = make([][]byte, n)
 	mine = make([]bool, n)
@@ -278,7 +285,7 @@ func (f *Fetcher) chunks(ctx context.Context, e meta.IndexEntry, first, last int
 		for z+1 < n && mine[z+1] {
 			z++
 		}
-		f.loadChunks(ctx, e, first+int64(k), loads[k:z+1])
+		f.loadChunks(ctx, e, rows, first+int64(k), loads[k:z+1])
 		k = z + 1
 	}
 	for k, l := range loads {
@@ -288,19 +295,21 @@ func (f *Fetcher) chunks(ctx context.Context, e meta.IndexEntry, first, last int
 		select {
 		case <-l.done:
 		case <-ctx.Done():
-			return nil, nil, false, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, ctx.Err())
+			return nil, nil, false, false, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, ctx.Err())
 		}
 		if l.err != nil {
-			return nil, nil, !mine[k], l.err
+			return nil, nil, false, !mine[k], l.err
 		}
 		chunks[k] = l.data
+		trusted = trusted && l.trusted
 	}
-	return chunks, mine, false, nil
+	return chunks, mine, trusted, false, nil
 }
 
-// loadChunks reads chunks first, first+1, ... of segment entry e with one
-// GET, caches them and completes their loads.
-func (f *Fetcher) loadChunks(ctx context.Context, e meta.IndexEntry, first int64, loads []*chunkLoad) {
+// loadChunks reads chunks first, first+1, ... of segment entry e (whose
+// rows are rows) with one GET, checks them, caches those that passed and
+// completes their loads.
+func (f *Fetcher) loadChunks(ctx context.Context, e meta.IndexEntry, rows []codec.IndexRow, first int64, loads []*chunkLoad) {
 	last := first + int64(len(loads)) - 1
 	lo, _ := f.chunkBounds(e, first)
 	_, hi := f.chunkBounds(e, last)
@@ -319,8 +328,11 @@ func (f *Fetcher) loadChunks(ctx context.Context, e meta.IndexEntry, first int64
 		clo, chi := f.chunkBounds(e, first+int64(k))
 		l.data = b[clo-lo : chi-lo : chi-lo]
 		// Cached before the load is forgotten, so that a read finds the
-		// chunk in one place or the other.
-		f.data.Put(chunkKey(e.ObjectKey, first+int64(k)), l.data, int64(len(l.data)))
+		// chunk in one place or the other. A chunk that fails its check
+		// is not: its readers check each batch they serve.
+		if l.trusted = f.checkRange(rows, l.data, clo, clo, chi); l.trusted {
+			f.data.Put(chunkKey(e.ObjectKey, first+int64(k)), l.data, int64(len(l.data)))
+		}
 	}
 	f.loadMu.Lock()
 	for k := range loads {
@@ -358,8 +370,8 @@ func (f *Fetcher) nearSegmentEnd(e meta.IndexEntry, rows []codec.IndexRow, offse
 // loads): at worst one extra small GET.
 func (f *Fetcher) readAheadSegment(e meta.IndexEntry) {
 	first := e.ByteStart / f.cfg.ReadAheadBytes
-	if f.index.Contains(e.ObjectKey) {
-		f.readAhead(e, first)
+	if idx, ok := f.index.Peek(e.ObjectKey); ok {
+		f.readAhead(e, idx.Partition(e.TP.Topic, e.TP.Partition), first)
 		return
 	}
 	select {
@@ -379,7 +391,7 @@ func (f *Fetcher) readAheadSegment(e meta.IndexEntry) {
 		defer f.aheadWG.Done()
 		ctx, cancel := context.WithTimeout(f.aheadCtx, readAheadTimeout)
 		defer cancel()
-		_, err := f.loadIndex(ctx, e)
+		idx, err := f.loadIndex(ctx, e)
 		<-f.aheadSlots // before readAhead, which takes a slot of its own
 		if err != nil {
 			if f.aheadCtx.Err() == nil {
@@ -387,14 +399,15 @@ func (f *Fetcher) readAheadSegment(e meta.IndexEntry) {
 			}
 			return
 		}
-		f.readAhead(e, first)
+		f.readAhead(e, idx.Partition(e.TP.Topic, e.TP.Partition), first)
 	}()
 }
 
-// readAhead starts reading chunk i of segment entry e in the background,
-// unless it is past the segment's batches, cached or being read, the
-// Fetcher is closed, or maxReadAheads reads are in flight already.
-func (f *Fetcher) readAhead(e meta.IndexEntry, i int64) {
+// readAhead starts reading chunk i of segment entry e (whose rows are
+// rows) in the background, unless it is past the segment's batches,
+// cached or being read, the Fetcher is closed, or maxReadAheads reads are
+// in flight already.
+func (f *Fetcher) readAhead(e meta.IndexEntry, rows []codec.IndexRow, i int64) {
 	if lo, hi := f.chunkBounds(e, i); lo >= hi {
 		return
 	}
@@ -420,7 +433,7 @@ func (f *Fetcher) readAhead(e meta.IndexEntry, i int64) {
 		defer func() { <-f.aheadSlots }()
 		ctx, cancel := context.WithTimeout(f.aheadCtx, readAheadTimeout)
 		defer cancel()
-		f.loadChunks(ctx, e, i, []*chunkLoad{l})
+		f.loadChunks(ctx, e, rows, i, []*chunkLoad{l})
 		if l.err != nil && f.aheadCtx.Err() == nil {
 			f.cfg.Logger.Warn("fetch: read-ahead failed", "object", e.ObjectKey, "partition", e.TP.Partition, "err", l.err)
 		}

@@ -50,6 +50,18 @@ func (c *Cache[V]) Contains(key string) bool {
 	return ok
 }
 
+// Peek returns the cached value for key, without counting a hit or a
+// miss or refreshing the key.
+func (c *Cache[V]) Peek(key string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		return el.Value.(*cacheEntry[V]).val, true
+	}
+	var zero V
+	return zero, false
+}
+
 // Put caches val under key; a value larger than the whole cache is not
 // cached.
 func (c *Cache[V]) Put(key string, val V, size int64) {

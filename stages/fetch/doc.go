@@ -20,6 +20,12 @@
 // to the Observer as the steps fetch.source.<source>, except the broker's
 // own reads under a context from Internal (what the lifecycle archives).
 //
+// Every batch read from an object store is checked (check.go) before it
+// is served or handed to the lifecycle: once per range the data cache
+// holds, when it arrives. A corrupt batch is refused with ErrCorrupt (a
+// retriable storage error for the client), counted and logged once per
+// object range; the batches before it are still served.
+//
 // The steps run one after another for each partition of a request: a fetch
 // is latency-bound and the broker already runs one fetch per connection
 // in parallel, so channels between the steps would only add hops. Each step

@@ -46,6 +46,10 @@ type Config struct {
 	// fetch.read, fetch.assemble) of reads whose context holds a sampled
 	// span: the Kafka Fetch request's.
 	Tracer trace.Tracer
+	// SkipBatchChecks serves and copies object bytes without verifying
+	// their batches (check.go). It exists only to measure what the checks
+	// cost (benchmarks); a broker never sets it.
+	SkipBatchChecks bool
 }
 
 // Defaults for the caches and the read-ahead.
@@ -68,6 +72,11 @@ type Fetcher struct {
 	measuring bool
 	fetched   atomic.Int64
 	sources   [numSources]sourceCounters
+	// Checked reads (check.go): batches refused by source, bytes
+	// verified, and the corrupt object ranges logged already.
+	corrupt       [numSources]atomic.Int64
+	checked       atomic.Int64
+	corruptLogged *Cache[struct{}]
 
 	// Segment chunk loads in flight (foreground or read-ahead), by chunk
 	// cache key, so that each chunk is read once.
@@ -113,6 +122,8 @@ func New(cfg Config) *Fetcher {
 		measuring:  pipeline.Active(cfg.Observer) || cfg.Tracer != nil,
 		loading:    make(map[string]*chunkLoad),
 		aheadSlots: make(chan struct{}, maxReadAheads),
+
+		corruptLogged: NewCache[struct{}](maxCorruptLogged),
 	}
 	f.aheadCtx, f.aheadCancel = context.WithCancel(context.Background())
 	return f
@@ -205,7 +216,9 @@ func (f *Fetcher) read(ctx context.Context, req Request, budget int32, mustProgr
 		}
 		out, next, full, err := read(ctx, e, offset, state.HighWatermark, res.Records, limit, mustProgress && len(res.Records) == 0)
 		if err != nil {
-			f.cfg.Logger.Warn("fetch read failed", "object", e.ObjectKey, "kind", e.Kind, "partition", req.TP.Partition, "err", err)
+			if !isCorrupt(err) { // logged once per range already
+				f.cfg.Logger.Warn("fetch read failed", "object", e.ObjectKey, "kind", e.Kind, "partition", req.TP.Partition, "err", err)
+			}
 			if len(res.Records) == 0 {
 				res.Err = err
 			}
@@ -270,7 +283,7 @@ func (f *Fetcher) readRows(ctx context.Context, e meta.IndexEntry, rows []codec.
 	lo, hi := sel[0].Pos, sel[len(sel)-1].Pos+int64(sel[len(sel)-1].Len)
 
 	// read
-	data, err := f.readRange(ctx, e, lo, hi)
+	data, trusted, err := f.readRange(ctx, e, rows, lo, hi)
 	if err != nil {
 		return out, offset, true, err
 	}
@@ -279,13 +292,26 @@ func (f *Fetcher) readRows(ctx context.Context, e meta.IndexEntry, rows []codec.
 	// assemble
 	start = f.now()
 	next := offset
-	for _, r := range sel {
+	for k := range sel {
+		r := &sel[k]
 		p := r.Pos - lo
 		if p < 0 || p+int64(r.Len) > int64(len(data)) || r.Len < codec.BatchHeaderSize {
 			return out, offset, true, fmt.Errorf("%w: %s: batch at %d outside the bytes read", ErrStorage, e.ObjectKey, r.Pos)
 		}
+		batch := data[p : p+int64(r.Len)]
+		if f.mustCheck(&e, r, trusted) {
+			if err := f.checkServed(&e, r, batch); err != nil {
+				if k == 0 {
+					return out, offset, true, err
+				}
+				// Serve the batches before it; the next fetch, from
+				// this one, gets the error.
+				f.step(ctx, "fetch.assemble", start, k, hi-lo, e.TP)
+				return out, next, true, nil
+			}
+		}
 		at := len(out)
-		out = append(out, data[p:p+int64(r.Len)]...)
+		out = append(out, batch...)
 		base := e.BaseOffset + (r.RelOffset - e.RelBase)
 		codec.SetBaseOffset(out[at:], base)
 		codec.SetPartitionLeaderEpoch(out[at:], 0)
@@ -321,38 +347,44 @@ func (f *Fetcher) loadIndex(ctx context.Context, e meta.IndexEntry) (*codec.Inta
 	return idx, nil
 }
 
-// readRange returns object bytes [lo, hi) of e's object: from a cached
-// whole object, from a cached run, or by reading the entry's whole run
-// (read-ahead for the next fetch of a catching-up consumer). Archive
-// segments are read in chunks instead (readSegment).
-func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, lo, hi int64) ([]byte, error) {
+// readRange returns object bytes [lo, hi) of e's object, whose
+// partition's rows are rows: from a cached whole object, from a cached
+// run, or by reading the entry's whole run (read-ahead for the next fetch
+// of a catching-up consumer). Archive segments are read in chunks instead
+// (readSegment). trusted reports that the batches in the bytes were
+// checked (check.go) or written by this broker; a run whose check fails
+// is returned untrusted and not cached.
+func (f *Fetcher) readRange(ctx context.Context, e meta.IndexEntry, rows []codec.IndexRow, lo, hi int64) (data []byte, trusted bool, err error) {
 	start := f.now()
 	if obj, ok := f.data.Get(e.ObjectKey); ok && int64(len(obj)) >= hi {
 		f.served(ctx, srcMemory, hi-lo, start)
-		return obj[lo:hi], nil
+		return obj[lo:hi], true, nil
 	}
 	if e.Kind == meta.EntryArchive {
-		return f.readSegment(ctx, e, lo, hi)
+		return f.readSegment(ctx, e, rows, lo, hi)
 	}
 	runKey := e.ObjectKey + "@" + strconv.FormatInt(e.ByteStart, 10)
 	if run, ok := f.data.Get(runKey); ok && lo >= e.ByteStart && hi-e.ByteStart <= int64(len(run)) {
 		f.served(ctx, srcMemory, hi-lo, start)
-		return run[lo-e.ByteStart : hi-e.ByteStart], nil
+		return run[lo-e.ByteStart : hi-e.ByteStart], true, nil
 	}
 	if lo < e.ByteStart || hi > e.ByteEnd {
-		return nil, fmt.Errorf("%w: %s: range [%d,%d) outside run [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
+		return nil, false, fmt.Errorf("%w: %s: range [%d,%d) outside run [%d,%d)", ErrStorage, e.ObjectKey, lo, hi, e.ByteStart, e.ByteEnd)
 	}
 	f.got(ctx, srcIntake)
 	run, err := f.cfg.Objects.GetRange(ctx, e.ObjectKey, e.ByteStart, e.ByteEnd-e.ByteStart)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)
+		return nil, false, fmt.Errorf("%w: read %s: %v", ErrStorage, e.ObjectKey, err)
 	}
 	if int64(len(run)) != e.ByteEnd-e.ByteStart {
-		return nil, fmt.Errorf("%w: %s: object truncated", ErrStorage, e.ObjectKey)
+		return nil, false, fmt.Errorf("%w: %s: object truncated", ErrStorage, e.ObjectKey)
 	}
-	f.data.Put(runKey, run, int64(len(run)))
+	trusted = f.checkRange(rows, run, e.ByteStart, e.ByteStart, e.ByteEnd)
+	if trusted {
+		f.data.Put(runKey, run, int64(len(run)))
+	}
 	f.served(ctx, srcIntake, hi-lo, start)
-	return run[lo-e.ByteStart : hi-e.ByteStart], nil
+	return run[lo-e.ByteStart : hi-e.ByteStart], trusted, nil
 }
 
 // now reads the clock when a step is measured.

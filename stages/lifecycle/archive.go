@@ -112,6 +112,13 @@ func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
 	}
 	if err != nil {
 		cleanup()
+		if errors.Is(err, fetch.ErrCorrupt) || errors.Is(err, codec.ErrCorrupt) {
+			// Never copy a corrupt batch: the intake rows stay, so
+			// nothing is lost, and the next pass tries again (the fetch
+			// logged the object range once).
+			w.stats.corrupt.Add(1)
+			return fmt.Errorf("refusing to archive a corrupt batch, intake left in place: %w", err)
+		}
 		return err
 	}
 	segs = append(segs, written...)
@@ -183,7 +190,10 @@ func (w *Worker) archive(ctx context.Context, tp meta.TP) error {
 
 // writeSegments copies the batches holding offsets [from, to] into new
 // segment objects of at most SegmentBytes each and returns them in order.
-// It checks every batch's CRC and that offsets run without a gap.
+// The Fetcher refuses batches whose stored bytes fail their check
+// (fetch.ErrCorrupt); writeSegments checks every batch's CRC once more
+// (the Fetcher trusts objects this broker wrote) and that offsets run
+// without a gap.
 func (w *Worker) writeSegments(ctx context.Context, tp meta.TP, from, to int64) ([]codec.SegmentRef, error) {
 	var (
 		out     []codec.SegmentRef

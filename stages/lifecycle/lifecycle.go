@@ -158,6 +158,7 @@ type Stats struct {
 	Segments         int64 // segment objects written
 	Merges           int64 // small last segments rewritten with new batches
 	Conflicts        int64 // archives lost to a concurrent change
+	CorruptRefused   int64 // archives refused because a batch to copy failed its check (intake left in place)
 	RetentionAdvance int64 // log start advances by retention
 	CatalogPrunes    int64 // catalogs rewritten without expired segments
 	ProducersExpired int64 // idle producer states deleted (one per producer and partition)
@@ -174,7 +175,7 @@ type Worker struct {
 	catalogs *fetch.Cache[*catalogRef] // decoded catalogs by key
 
 	stats struct {
-		passes, archives, archivedBytes, segments, merges, conflicts, retention, prunes, producersExpired, deleted, deletedBytes, errors atomic.Int64
+		passes, archives, archivedBytes, segments, merges, conflicts, corrupt, retention, prunes, producersExpired, deleted, deletedBytes, errors atomic.Int64
 	}
 
 	runMu      sync.Mutex   // one pass at a time
@@ -215,7 +216,7 @@ func (w *Worker) Stats() Stats {
 	s := &w.stats
 	return Stats{
 		Passes: s.passes.Load(), Archives: s.archives.Load(), ArchivedBytes: s.archivedBytes.Load(),
-		Segments: s.segments.Load(), Merges: s.merges.Load(), Conflicts: s.conflicts.Load(), RetentionAdvance: s.retention.Load(),
+		Segments: s.segments.Load(), Merges: s.merges.Load(), Conflicts: s.conflicts.Load(), CorruptRefused: s.corrupt.Load(), RetentionAdvance: s.retention.Load(),
 		CatalogPrunes: s.prunes.Load(), ProducersExpired: s.producersExpired.Load(),
 		Deleted: s.deleted.Load(), DeletedBytes: s.deletedBytes.Load(), Errors: s.errors.Load(),
 	}
