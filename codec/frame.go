@@ -26,15 +26,25 @@ var (
 )
 
 // frameEagerAlloc is the largest body ReadFrame allocates before any of it
-// has arrived. A larger body is read in pieces of this size as its bytes
+// has arrived. A larger body is read in pieces (framePiece) as its bytes
 // arrive, so a client that announces a 100 MiB frame and then stalls
-// cannot pin 100 MiB per connection with four bytes (nor, having sent
-// 2 MiB, with 2 MiB).
+// cannot pin 100 MiB per connection with four bytes, nor with 2 MiB: it
+// holds about what it sent.
 const frameEagerAlloc = 1 << 20
 
-// framePieces recycles the pieces large frames are read into: a piece is
-// only needed until the frame's own buffer is allocated.
-var framePieces = sync.Pool{New: func() any { return new([frameEagerAlloc]byte) }}
+// framePiece is the size of the pieces the first half of a large frame is
+// read into. A piece is taken only once a byte for it has arrived (when the
+// reader can Peek), so a stalled frame holds at most one piece more than
+// what was sent.
+const framePiece = 256 << 10
+
+// framePieces recycles the pieces: a piece is only needed until the
+// frame's own buffer is allocated.
+var framePieces = sync.Pool{New: func() any { return new([framePiece]byte) }}
+
+// peeker is implemented by readers (bufio.Reader) that can wait for bytes
+// without consuming them.
+type peeker interface{ Peek(n int) ([]byte, error) }
 
 // ReadFrame reads one size-prefixed Kafka frame (int32 big-endian size, then
 // size bytes) and returns the size bytes (freshly allocated, exactly size
@@ -94,14 +104,15 @@ func (fr *FrameReader) Read() ([]byte, error) {
 
 // readLarge reads a body of n > frameEagerAlloc bytes. Until half of it
 // has arrived it goes into pooled pieces, each charged to the budget
-// before it is read into; then the frame's buffer is allocated (charged
+// before it is read into (once its first byte is there); then the frame's buffer is allocated (charged
 // for the rest), the pieces are copied in and the rest is read straight
 // into it. Memory held for a frame is thus at most twice what the client
 // sent (plus a piece), at the cost of copying half of a large frame once.
 // Growing one buffer by doubling instead cost a fifth of the broker's CPU
 // under a produce load (every step zeroes and copies).
 func (fr *FrameReader) readLarge(n int) ([]byte, error) {
-	var pieces []*[frameEagerAlloc]byte
+	var pieces []*[framePiece]byte
+	pk, _ := fr.R.(peeker)
 	charged := int64(0)
 	fail := func(err error) ([]byte, error) {
 		for _, p := range pieces {
@@ -112,12 +123,17 @@ func (fr *FrameReader) readLarge(n int) ([]byte, error) {
 	}
 	got := 0
 	for got < n/2 {
-		k := min(frameEagerAlloc, n-got)
+		if pk != nil {
+			if _, err := pk.Peek(1); err != nil {
+				return fail(frameBodyErr(err))
+			}
+		}
+		k := min(framePiece, n-got)
 		if err := fr.Budget.Acquire(int64(k), charged, fr.Stop, fr.Deadline); err != nil {
 			return fail(err)
 		}
 		charged += int64(k)
-		p := framePieces.Get().(*[frameEagerAlloc]byte)
+		p := framePieces.Get().(*[framePiece]byte)
 		pieces = append(pieces, p)
 		if _, err := io.ReadFull(fr.R, p[:k]); err != nil {
 			return fail(frameBodyErr(err))
