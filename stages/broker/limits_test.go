@@ -13,8 +13,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -465,4 +468,38 @@ func TestRequestBudgetDoesNotLeak(t *testing.T) {
 		t.Fatalf("%d acknowledged and %d refused, want %d and %d", acked, tooLarge, want, workers*perWorker-want)
 	}
 	waitFor(t, "the request budget to drain", 10*time.Second, func() bool { return b.Stats().RequestBytesInUse == 0 })
+}
+
+// TestLimitMetrics: with metrics on, the limits' counters are exported.
+func TestLimitMetrics(t *testing.T) {
+	b := startBroker(t, func(c *broker.Config) {
+		c.Metrics = "prometheus"
+		c.AdminAddr = "127.0.0.1:0"
+		c.MaxConnectionsPerIP = 1
+	})
+	stillOpen(t, rawDial(t, b.Addr(), nil), "the first connection")
+	waitClosed(t, rawDial(t, b.Addr(), nil), 5*time.Second)
+	resp, err := http.Get("http://" + b.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`sluice_kafka_connections_closed_total{limit="max.connections.per.ip"`,
+		`sluice_kafka_connections_closed_total{limit="connections.max.idle.ms"`,
+		`sluice_kafka_request_bytes_in_use{`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.Contains(l, "max.connections.per.ip") && !strings.HasSuffix(l, " 1") {
+			t.Errorf("per-ip refusals: %s, want 1", l)
+		}
+	}
 }
