@@ -503,3 +503,27 @@ func TestLimitMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitConfig: the limits' flags are validated.
+func TestLimitConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*broker.Config)
+		ok     bool
+	}{
+		{"defaults", func(*broker.Config) {}, true},
+		{"unbounded budget", func(c *broker.Config) { c.QueuedMaxRequestBytes = -1 }, true},
+		{"budget below one request", func(c *broker.Config) { c.QueuedMaxRequestBytes = int64(c.MaxRequestBytes) - 1 }, false},
+		{"zero idle", func(c *broker.Config) { c.ConnectionsMaxIdle = 0 }, false},
+		{"no idle limit", func(c *broker.Config) { c.ConnectionsMaxIdle = -1; c.RequestReadTimeout = -1 }, true},
+		{"negative max connections", func(c *broker.Config) { c.MaxConnections = -1 }, false},
+		{"tiny fetch cap", func(c *broker.Config) { c.FetchMaxBytes = 10 }, false},
+	} {
+		cfg := broker.NewConfig()
+		cfg.DataDir = t.TempDir()
+		tc.mutate(&cfg)
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		}
+	}
+}

@@ -211,6 +211,8 @@ func (c *conn) readLoop() error {
 		if timeout > 0 {
 			fr.Deadline = time.Now().Add(timeout)
 			_ = c.nc.SetReadDeadline(fr.Deadline)
+		} else if c.s.cfg.ConnectionsMaxIdle > 0 {
+			_ = c.nc.SetReadDeadline(time.Time{}) // the idle wait's
 		}
 		frame, err := fr.Read()
 		if err != nil {
