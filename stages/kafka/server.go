@@ -223,6 +223,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		if limit := s.connLimitLocked(ip); limit != "" {
 			s.mu.Unlock()
+			c.cancel()
 			nc.Close()
 			s.closes.refused(s.log, limit, nc.RemoteAddr().String())
 			continue
