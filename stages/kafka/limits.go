@@ -8,7 +8,9 @@ package kafka
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -127,4 +129,14 @@ func (s *Server) registerLimitMetrics(m metric.Meter) error {
 		return nil
 	}, closed, inUse)
 	return err
+}
+
+// connLimit reports a connection limit as Kafka does: unlimited is
+// Integer.MAX_VALUE.
+func connLimit(n int) *string {
+	if n <= 0 {
+		n = math.MaxInt32
+	}
+	v := strconv.Itoa(n)
+	return &v
 }
