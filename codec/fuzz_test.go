@@ -22,11 +22,23 @@ func FuzzReadFrame(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
+		// Frames are read through a budget (larger than the input, as
+		// nothing here releases), which must hold exactly the frames
+		// returned, whatever the input.
+		budget := NewRequestBudget(int64(len(data)) + 1)
+		fr := FrameReader{R: r, Max: 1 << 16, Budget: budget}
+		var held int64
+		defer func() {
+			if budget.InUse() != held {
+				t.Fatalf("budget holds %d bytes, frames returned %d", budget.InUse(), held)
+			}
+		}()
 		for {
-			frame, err := ReadFrame(r, 1<<16)
+			frame, err := fr.Read()
 			if err != nil {
 				return
 			}
+			held += int64(len(frame))
 			if len(frame) > 1<<16 || cap(frame) != len(frame) {
 				t.Fatalf("frame len %d cap %d", len(frame), cap(frame))
 			}

@@ -178,7 +178,10 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		DefaultPartitions: cfg.DefaultPartitions, Version: cfg.Version, Groups: b.groups,
 		Tracer: b.tel.Tracer(), Meter: b.tel.Meter(),
 		Cluster: reg.cluster, Balance: cfg.Balance,
-		TopicDefaults: topicDefaults(cfg),
+		TopicDefaults:         topicDefaults(cfg),
+		QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		RequestReadTimeout: cfg.RequestReadTimeout, MaxConnections: cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, FetchMaxBytes: cfg.FetchMaxBytes,
 	})
 	if err != nil {
 		reg.close()

@@ -72,6 +72,16 @@ type Config struct {
 	DefaultPartitions int32 `mapstructure:"default-partitions"`
 	// MaxRequestBytes is socket.request.max.bytes.
 	MaxRequestBytes int32 `mapstructure:"max-request-bytes"`
+	// Limits of the Kafka front end (see kafka.Config): the request bytes
+	// held in memory broker-wide (-1: unbounded), the idle and partial
+	// request timeouts (negative: none), the connection limits (0: none)
+	// and the broker's cap on a fetch answer.
+	QueuedMaxRequestBytes int64         `mapstructure:"queued-max-request-bytes"`
+	ConnectionsMaxIdle    time.Duration `mapstructure:"connections-max-idle"`
+	RequestReadTimeout    time.Duration `mapstructure:"request-read-timeout"`
+	MaxConnections        int           `mapstructure:"max-connections"`
+	MaxConnectionsPerIP   int           `mapstructure:"max-connections-per-ip"`
+	FetchMaxBytes         int32         `mapstructure:"fetch-max-bytes"`
 
 	// Produce pipeline knobs.
 	Linger            time.Duration `mapstructure:"linger"`
@@ -161,6 +171,12 @@ func NewConfig() Config {
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
 		MaxRequestBytes:   100 << 20,
+
+		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
+		ConnectionsMaxIdle:    kafka.DefaultConnectionsMaxIdle,
+		RequestReadTimeout:    kafka.DefaultRequestReadTimeout,
+		FetchMaxBytes:         kafka.DefaultFetchMaxBytes,
+
 		Linger:            produce.DefaultLinger,
 		FlushBytes:        produce.DefaultFlushBytes,
 		UploadConcurrency: produce.DefaultUploadConcurrency,
@@ -232,6 +248,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max-request-bytes %d: must be at least 1024", c.MaxRequestBytes))
+	}
+	if c.QueuedMaxRequestBytes != -1 && c.QueuedMaxRequestBytes < int64(c.MaxRequestBytes) {
+		errs = append(errs, fmt.Errorf("queued-max-request-bytes %d: want -1 (unbounded) or at least max-request-bytes (%d)", c.QueuedMaxRequestBytes, c.MaxRequestBytes))
+	}
+	if c.ConnectionsMaxIdle == 0 || c.RequestReadTimeout == 0 {
+		errs = append(errs, errors.New("connections-max-idle and request-read-timeout must not be 0 (negative disables them)"))
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 {
+		errs = append(errs, errors.New("max-connections and max-connections-per-ip must not be negative (0: no limit)"))
+	}
+	if c.FetchMaxBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("fetch-max-bytes %d: must be at least 1024", c.FetchMaxBytes))
 	}
 	if c.NodeID < -1 {
 		errs = append(errs, fmt.Errorf("node-id %d: want -1 (allocated) or an id from 0", c.NodeID))

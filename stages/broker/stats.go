@@ -56,6 +56,10 @@ type Stats struct {
 	BytesIn, BytesOut, CrossZoneBytesIn, CrossZoneBytesOut int64
 	// ByZone breaks the traffic down by client zone ("" unknown).
 	ByZone []kafka.ZoneTraffic
+	// RequestBytesInUse is the part of queued.max.request.bytes in use
+	// now; ConnCloses counts the connections closed by a limit.
+	RequestBytesInUse int64
+	ConnCloses        kafka.ConnCloses
 }
 
 // counters are the atomics behind Stats.
@@ -93,6 +97,7 @@ func (b *Broker) Stats() Stats {
 	if b.kafka != nil {
 		s.ConnsOpen, s.ConnsAccepted = int64(b.kafka.ConnCount()), b.kafka.ConnsAccepted()
 		s.ByZone = b.kafka.Traffic()
+		s.RequestBytesInUse, s.ConnCloses = b.kafka.RequestBytesInUse(), b.kafka.ConnCloses()
 		for _, z := range s.ByZone {
 			s.BytesIn += z.In
 			s.BytesOut += z.Out

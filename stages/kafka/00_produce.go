@@ -7,7 +7,14 @@ package kafka
 // of the request is acknowledged, which for acks=1 and acks=-1 alike means
 // its bytes are durable in the object store and its offsets committed.
 // acks=0 gets no answer, as in Kafka, but its batches still go through the
-// whole pipeline. Any other acks value is INVALID_REQUIRED_ACKS.
+// whole pipeline; if any partition fails, the connection is closed (with a
+// log line) once the answers owed before are written, as Kafka does: the
+// only signal such a producer gets. Any other acks value is
+// INVALID_REQUIRED_ACKS.
+//
+// The batches' Data alias the request's frame, so the frame stays charged
+// to the request budget (queued.max.request.bytes) until the last batch
+// completes, even when the answer went out earlier on a timeout.
 //
 // Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID at
 // v13), CORRUPT_MESSAGE for a bad CRC or sizes or a payload that does not
@@ -51,10 +58,7 @@ func handleProduce(s *Server, r *Request) error {
 	// Lay the whole answer out first: completions fill in their own
 	// partition entries concurrently, so the slices must not move.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
-	ans := &produceAnswer{r: r, resp: resp, pending: 1} // 1: released after submission
-	if req.Acks == 0 {
-		ans.resp = nil
-	}
+	ans := &produceAnswer{r: r, resp: resp, pending: 1, acks0: req.Acks == 0} // 1: released after submission
 	var batches []*produce.Batch
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	for i := range req.Topics {
@@ -92,8 +96,10 @@ func handleProduce(s *Server, r *Request) error {
 			k := len(ans.entries)
 			ans.pending++
 			ans.entries = append(ans.entries, sp)
+			r.retainFrame()
 			b.Done = pipeline.NewCompletion(func(offset int64, err error) {
 				ans.complete(k, func() { setProduceResult(sp, b, offset, err) })
+				r.releaseFrame()
 			})
 			batches = append(batches, b)
 		}
@@ -117,7 +123,8 @@ func handleProduce(s *Server, r *Request) error {
 // dropped, since the answer has been encoded and must not change.
 type produceAnswer struct {
 	r        *Request
-	resp     *kmsg.ProduceResponse // nil for acks=0: no answer is sent
+	resp     *kmsg.ProduceResponse
+	acks0    bool // no answer is sent; a failure closes the connection
 	timer    *time.Timer
 	mu       sync.Mutex
 	pending  int                                   // batches not complete, +1 until all are submitted
@@ -164,10 +171,23 @@ func (a *produceAnswer) sendLocked() {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
-	if a.resp == nil {
-		a.r.Respond(nil)
-	} else {
+	if !a.acks0 {
 		a.r.Respond(a.resp)
+		return
+	}
+	a.r.Respond(nil)
+	if a.r.conn == nil {
+		return
+	}
+	for i := range a.resp.Topics {
+		t := &a.resp.Topics[i]
+		for j := range t.Partitions {
+			if p := &t.Partitions[j]; p.ErrorCode != 0 {
+				a.r.conn.closeAfterAnswers("closing client connection: acks=0 produce failed",
+					"topic", t.Topic, "partition", p.Partition, "err", kerr.ErrorForCode(p.ErrorCode))
+				return
+			}
+		}
 	}
 }
 

@@ -3,7 +3,8 @@ package kafka
 // Fetch: v4-v18 (record batches of magic v2; v13+ names topics by id).
 //
 // Partitions are read through the fetch pipeline (plan, index, read,
-// assemble) up to the request's MaxBytes and each partition's max bytes;
+// assemble) up to the request's MaxBytes (capped by the broker's
+// fetch.max.bytes, --fetch-max-bytes) and each partition's max bytes;
 // the first batch of the first partition with data goes out whole even
 // when larger, so a consumer always progresses. Only committed offsets
 // (below the high watermark) are ever returned; with no transactions the
@@ -245,9 +246,11 @@ func (s *Server) fetchLongPoll(r *Request, req *kmsg.FetchRequest, resp *kmsg.Fe
 			tps = append(tps, p.tp)
 		}
 	}
+	// The broker's fetch.max.bytes caps the answer whatever the client
+	// asks (readParts still lets one batch go out whole, KIP-74).
 	maxBytes := req.MaxBytes
-	if req.Version < 3 || maxBytes <= 0 {
-		maxBytes = 1<<31 - 1
+	if req.Version < 3 || maxBytes <= 0 || maxBytes > s.cfg.FetchMaxBytes {
+		maxBytes = s.cfg.FetchMaxBytes
 	}
 	for {
 		// Register before reading, so a commit between the read and the

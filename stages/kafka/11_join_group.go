@@ -31,7 +31,11 @@ func init() { register(kmsg.JoinGroup.Int16(), 0, -1, handleJoinGroup) }
 func handleJoinGroup(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.JoinGroupRequest)
 	host := clientHost(r)
-	go func() { r.Respond(s.cfg.Groups.Join(r.Ctx, s.draining, req, r.ClientID(), host)) }()
+	r.retainFrame() // the protocols' metadata alias the frame while the join waits
+	go func() {
+		defer r.releaseFrame()
+		r.Respond(s.cfg.Groups.Join(r.Ctx, s.draining, req, r.ClientID(), host))
+	}()
 	return nil
 }
 

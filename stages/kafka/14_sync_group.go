@@ -18,6 +18,10 @@ func init() { register(kmsg.SyncGroup.Int16(), 0, -1, handleSyncGroup) }
 
 func handleSyncGroup(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.SyncGroupRequest)
-	go func() { r.Respond(s.cfg.Groups.Sync(r.Ctx, s.draining, req)) }()
+	r.retainFrame() // the assignments alias the frame while the sync waits
+	go func() {
+		defer r.releaseFrame()
+		r.Respond(s.cfg.Groups.Sync(r.Ctx, s.draining, req))
+	}()
 	return nil
 }

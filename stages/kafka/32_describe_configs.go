@@ -186,6 +186,11 @@ func (s *Server) brokerDescribedConfigs() []describedConfig {
 		{"node.id", itoa(int64(s.cfg.NodeID)), str("-1"), kmsg.ConfigTypeInt, "this broker's id"},
 		{"num.partitions", itoa(int64(s.cfg.DefaultPartitions)), str("1"), kmsg.ConfigTypeInt, "partitions of auto-created topics and of CreateTopics with -1 partitions"},
 		{"socket.request.max.bytes", itoa(int64(s.cfg.MaxRequestBytes)), str("104857600"), kmsg.ConfigTypeInt, "largest request accepted"},
+		{"queued.max.request.bytes", itoa(max(s.cfg.QueuedMaxRequestBytes, -1)), itoa(DefaultQueuedMaxRequestBytes), kmsg.ConfigTypeLong, "request bytes held in memory by all connections (-1: unbounded)"},
+		{"connections.max.idle.ms", itoa(max(s.cfg.ConnectionsMaxIdle.Milliseconds(), -1)), itoa(DefaultConnectionsMaxIdle.Milliseconds()), kmsg.ConfigTypeLong, "idle connections are closed after this long (-1: never)"},
+		{"max.connections", connLimit(s.cfg.MaxConnections), str("2147483647"), kmsg.ConfigTypeInt, "client connections over it are closed at once"},
+		{"max.connections.per.ip", connLimit(s.cfg.MaxConnectionsPerIP), str("2147483647"), kmsg.ConfigTypeInt, "client connections from one IP over it are closed at once"},
+		{"fetch.max.bytes", itoa(int64(s.cfg.FetchMaxBytes)), itoa(DefaultFetchMaxBytes), kmsg.ConfigTypeInt, "largest fetch answer (one batch still goes out whole)"},
 		{"unclean.leader.election.enable", str("false"), str("false"), kmsg.ConfigTypeBoolean, "default unclean.leader.election.enable of topics"},
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })

@@ -205,6 +205,7 @@ func TestAdminDescribeBrokerConfigs(t *testing.T) {
 		c.NodeID = 7
 		c.DefaultPartitions = 3
 		c.Zone = "zone-a"
+		c.MaxConnectionsPerIP = 100
 	})
 	ctx := testCtx(t)
 
@@ -232,6 +233,10 @@ func TestAdminDescribeBrokerConfigs(t *testing.T) {
 		wantConfig(t, cfgs, "log.cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
 		wantConfig(t, cfgs, "log.message.timestamp.type", "CreateTime", kmsg.ConfigSourceDefaultConfig)
 		wantConfig(t, cfgs, "socket.request.max.bytes", strconv.Itoa(100<<20), kmsg.ConfigSourceDefaultConfig)
+		wantConfig(t, cfgs, "fetch.max.bytes", strconv.Itoa(55<<20), kmsg.ConfigSourceDefaultConfig)
+		wantConfig(t, cfgs, "queued.max.request.bytes", strconv.Itoa(500<<20), kmsg.ConfigSourceDefaultConfig)
+		wantConfig(t, cfgs, "connections.max.idle.ms", "600000", kmsg.ConfigSourceDefaultConfig)
+		wantConfig(t, cfgs, "max.connections.per.ip", "100", kmsg.ConfigSourceStaticBrokerConfig)
 	}
 
 	// Another broker's configs: INVALID_REQUEST (raw, as kadm would route

@@ -29,8 +29,15 @@ type conn struct {
 	cancel context.CancelFunc
 	once   sync.Once
 	// closing is set when the broker shuts the connection down, as
-	// opposed to the client going away.
+	// opposed to the client going away; stop is closed then too, ending
+	// a wait for request budget.
 	closing atomic.Bool
+	stop    chan struct{}
+	// inflight counts the requests read and not yet answered (or, for
+	// acks=0, done); lastActive is when a request was last read or an
+	// answer written (unix nanos). Together they tell an idle connection.
+	inflight   atomic.Int64
+	lastActive atomic.Int64
 
 	// clientID and opts are the last client.id seen and its options
 	// (read loop only); zc counts the traffic, by the client's zone.
@@ -63,6 +70,25 @@ type Request struct {
 	// in Respond.
 	tel   *telemetry
 	start time.Time
+	// frameBytes is the request's frame, charged to the request budget
+	// until refs, the holders of the frame's bytes, drops to zero: the
+	// read loop until the handler returns, plus whoever keeps slices of
+	// it (the batches of a produce, until they complete).
+	frameBytes int64
+	refs       atomic.Int32
+}
+
+// retainFrame keeps the request's frame charged to the budget until a
+// matching releaseFrame: for work that holds slices of the request (its
+// kmsg fields alias the frame) after the handler returned.
+func (r *Request) retainFrame() { r.refs.Add(1) }
+
+// releaseFrame drops one hold on the frame; the last returns its bytes to
+// the request budget.
+func (r *Request) releaseFrame() {
+	if r.refs.Add(-1) == 0 && r.conn != nil {
+		r.conn.s.budget.Release(r.frameBytes)
+	}
 }
 
 // ClientID is the request's client.id ("" if null).
@@ -115,14 +141,20 @@ func encodeResponse(correlationID int32, flexible bool, resp kmsg.Response) []by
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{s: s, nc: nc, slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel}
+	c := &conn{s: s, nc: nc, slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel, stop: make(chan struct{})}
+	c.touch()
+	return c
 }
+
+// touch marks the connection active now.
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
 
 // shutdown closes the connection's read side; the writer finishes the
 // answers already owed and then closes the socket.
 func (c *conn) shutdown() {
 	c.once.Do(func() {
 		c.closing.Store(true)
+		close(c.stop)
 		if tc, ok := c.nc.(*net.TCPConn); ok {
 			_ = tc.CloseRead()
 		} else {
@@ -145,7 +177,11 @@ func (c *conn) serve() {
 		c.cancel()
 	}
 	close(c.slots)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, errIdle):
+		c.s.log.Info("closing idle client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+	default:
 		c.s.log.Warn("closing client connection", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
 	// Give in-flight handlers a bounded time to answer, then give up on
@@ -159,58 +195,140 @@ func (c *conn) serve() {
 	<-writerDone
 }
 
+// errIdle ends a connection that was idle for connections.max.idle.ms.
+var errIdle = errors.New("idle connection")
+
 func (c *conn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	fr := codec.FrameReader{R: br, Max: c.s.cfg.MaxRequestBytes, Budget: c.s.budget, Stop: c.stop}
+	timeout := c.s.cfg.RequestReadTimeout
 	for {
-		frame, err := codec.ReadFrame(br, c.s.cfg.MaxRequestBytes)
-		if err != nil {
+		if err := c.awaitRequest(br); err != nil {
 			return err
 		}
-		hdr, body, err := codec.ParseRequestHeader(frame)
+		// The request has begun: from here to its last byte (waits for
+		// budget included) it has timeout.
+		if timeout > 0 {
+			fr.Deadline = time.Now().Add(timeout)
+			_ = c.nc.SetReadDeadline(fr.Deadline)
+		} else if c.s.cfg.ConnectionsMaxIdle > 0 {
+			_ = c.nc.SetReadDeadline(time.Time{}) // the idle wait's
+		}
+		frame, err := fr.Read()
 		if err != nil {
+			var ne net.Error
+			switch {
+			case c.closing.Load():
+				return io.EOF
+			case errors.Is(err, codec.ErrBudgetWait), errors.As(err, &ne) && ne.Timeout():
+				c.s.closes.readTimeout.Add(1)
+				return fmt.Errorf("request not received within %v (request bytes in use %d of %d): %w",
+					timeout, c.s.budget.InUse(), c.s.budget.Limit(), err)
+			}
 			return err
 		}
-		h, ok := handlers[hdr.APIKey]
-		if !ok {
-			return fmt.Errorf("unsupported API key %d (version %d)", hdr.APIKey, hdr.APIVersion)
-		}
-		c.noteClient(hdr.ClientID, len(frame))
-		sl := &slot{ready: make(chan struct{})}
-		req := &Request{Header: hdr, Ctx: c.ctx, conn: c, copts: c.opts, slot: sl}
-		if hdr.APIVersion < h.minVersion || hdr.APIVersion > h.maxVersion {
-			if hdr.APIKey != kmsg.ApiVersions.Int16() {
-				return fmt.Errorf("unsupported %s version %d (serving %d-%d)", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, h.minVersion, h.maxVersion)
-			}
-			// KIP-511: answer an ApiVersions of a version we do not know
-			// with UNSUPPORTED_VERSION at v0, listing what we support.
-			c.slots <- sl
-			resp := apiVersionsResponse()
-			resp.ErrorCode = kerr.UnsupportedVersion.Code
-			req.Header.APIVersion = 0
-			req.Respond(resp)
-			continue
-		}
-		msg := kmsg.RequestForKey(hdr.APIKey)
-		msg.SetVersion(hdr.APIVersion)
-		if err := msg.ReadFrom(body); err != nil {
-			return fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
-		}
-		req.Msg = msg
-		select {
-		case c.slots <- sl:
-		case <-c.ctx.Done():
-			return c.ctx.Err()
-		}
-		if c.s.tel != nil {
-			c.s.tel.begin(req)
-		}
-		if err := callHandler(h.fn, c.s, req); err != nil {
-			if req.tel != nil {
-				req.tel.end(req, nil, err)
-			}
-			return fmt.Errorf("%s: %w", kmsg.NameForKey(hdr.APIKey), err)
+		c.touch()
+		if err := c.serveFrame(frame); err != nil {
+			return err
 		}
 	}
+}
+
+// awaitRequest waits for the first byte of the next request. A connection
+// with nothing read, nothing owed and nothing written for
+// connections.max.idle.ms is closed; an outstanding answer (a long poll, a
+// produce waiting for its commit) keeps it open.
+func (c *conn) awaitRequest(br *bufio.Reader) error {
+	if br.Buffered() > 0 {
+		return nil
+	}
+	idle := c.s.cfg.ConnectionsMaxIdle
+	if idle < 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		_, err := br.Peek(1)
+		return err
+	}
+	for {
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.lastActive.Load()).Add(idle))
+		_, err := br.Peek(1)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		if c.inflight.Load() > 0 {
+			c.touch()
+			continue
+		}
+		if time.Since(time.Unix(0, c.lastActive.Load())) < idle {
+			continue // an answer was written meanwhile
+		}
+		c.s.closes.idle.Add(1)
+		return fmt.Errorf("%w: nothing read, owed or written for %v", errIdle, idle)
+	}
+}
+
+// serveFrame decodes one request and hands it to its handler. The frame
+// stays charged to the request budget until the handler has returned and
+// whatever it retained is done.
+func (c *conn) serveFrame(frame []byte) error {
+	req := &Request{Ctx: c.ctx, conn: c, frameBytes: int64(len(frame))}
+	req.refs.Store(1)
+	defer req.releaseFrame()
+	hdr, body, err := codec.ParseRequestHeader(frame)
+	if err != nil {
+		return err
+	}
+	h, ok := handlers[hdr.APIKey]
+	if !ok {
+		return fmt.Errorf("unsupported API key %d (version %d)", hdr.APIKey, hdr.APIVersion)
+	}
+	c.noteClient(hdr.ClientID, len(frame))
+	sl := &slot{ready: make(chan struct{})}
+	req.Header, req.copts, req.slot = hdr, c.opts, sl
+	if hdr.APIVersion < h.minVersion || hdr.APIVersion > h.maxVersion {
+		if hdr.APIKey != kmsg.ApiVersions.Int16() {
+			return fmt.Errorf("unsupported %s version %d (serving %d-%d)", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, h.minVersion, h.maxVersion)
+		}
+		// KIP-511: answer an ApiVersions of a version we do not know
+		// with UNSUPPORTED_VERSION at v0, listing what we support.
+		c.inflight.Add(1)
+		c.slots <- sl
+		resp := apiVersionsResponse()
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		req.Header.APIVersion = 0
+		req.Respond(resp)
+		return nil
+	}
+	msg := kmsg.RequestForKey(hdr.APIKey)
+	msg.SetVersion(hdr.APIVersion)
+	if err := msg.ReadFrom(body); err != nil {
+		return fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
+	}
+	req.Msg = msg
+	c.inflight.Add(1)
+	select {
+	case c.slots <- sl:
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+	if c.s.tel != nil {
+		c.s.tel.begin(req)
+	}
+	if err := callHandler(h.fn, c.s, req); err != nil {
+		if req.tel != nil {
+			req.tel.end(req, nil, err)
+		}
+		return fmt.Errorf("%s: %w", kmsg.NameForKey(hdr.APIKey), err)
+	}
+	return nil
+}
+
+// closeAfterAnswers closes the connection once the answers owed before
+// now are written, with a log line: how Kafka tells an acks=0 producer
+// that a produce failed, the only signal such a producer gets.
+func (c *conn) closeAfterAnswers(msg string, args ...any) {
+	c.s.log.Warn(msg, append([]any{"remote", c.nc.RemoteAddr().String()}, args...)...)
+	c.shutdown()
 }
 
 func (c *conn) writeLoop() {
@@ -231,6 +349,8 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
+		c.inflight.Add(-1)
+		c.touch()
 		if failed || sl.frame == nil {
 			continue
 		}

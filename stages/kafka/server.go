@@ -45,6 +45,30 @@ type Config struct {
 
 	// MaxRequestBytes is socket.request.max.bytes.
 	MaxRequestBytes int32
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the request
+	// bytes all connections together may hold in memory, from the first
+	// byte read until the request (for a produce: its last batch) is
+	// done. A connection stops reading while it is exhausted. 0: the
+	// default, DefaultQueuedMaxRequestBytes; negative: unbounded.
+	QueuedMaxRequestBytes int64
+	// ConnectionsMaxIdle is connections.max.idle.ms: a connection with
+	// nothing read, nothing owed and nothing written for this long is
+	// closed. 0: the default, 10 minutes; negative: never.
+	ConnectionsMaxIdle time.Duration
+	// RequestReadTimeout bounds the time from a request's first byte to
+	// its last (waits for QueuedMaxRequestBytes included); a request not
+	// received in time closes the connection. 0: the default, 30 s;
+	// negative: no limit.
+	RequestReadTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerIP are max.connections and
+	// max.connections.per.ip: a connection over either is accepted and
+	// closed at once, with a log line. 0: no limit.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// FetchMaxBytes is the broker's fetch.max.bytes: the largest fetch
+	// answer, whatever the request's max_bytes (one batch still goes out
+	// whole, as KIP-74 requires). 0: the default, 55 MiB.
+	FetchMaxBytes int32
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
 	// DefaultPartitions is num.partitions, for auto-created topics and
@@ -67,6 +91,18 @@ type Config struct {
 	TopicDefaults map[string]string
 }
 
+// Defaults of the limits in Config.
+const (
+	// DefaultQueuedMaxRequestBytes is five of the largest requests
+	// (socket.request.max.bytes, 100 MiB): a handful of maximal produces
+	// can be read at once, while memory for requests stays well inside a
+	// small (2 GiB) broker. Kafka's default is unbounded (-1).
+	DefaultQueuedMaxRequestBytes = 5 * codec.DefaultMaxRequestBytes
+	DefaultConnectionsMaxIdle    = 10 * time.Minute
+	DefaultRequestReadTimeout    = 30 * time.Second
+	DefaultFetchMaxBytes         = 55 << 20
+)
+
 // Server serves the Kafka protocol.
 type Server struct {
 	cfg      Config
@@ -75,10 +111,15 @@ type Server struct {
 	topics   *topicCache
 	tel      *telemetry // nil: telemetry off
 	traffic  traffic
+	// budget holds the request bytes in memory (QueuedMaxRequestBytes);
+	// nil: unbounded.
+	budget *codec.RequestBudget
+	closes connCloses
 
 	mu       sync.Mutex
 	ln       []net.Listener
 	conns    map[*conn]struct{}
+	perIP    map[string]int // open connections by remote IP
 	closed   bool
 	wg       sync.WaitGroup
 	draining chan struct{}
@@ -104,6 +145,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FetchSessions <= 0 {
 		cfg.FetchSessions = 1000
 	}
+	if cfg.QueuedMaxRequestBytes == 0 {
+		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
+	}
+	if cfg.ConnectionsMaxIdle == 0 {
+		cfg.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
+	}
+	if cfg.RequestReadTimeout == 0 {
+		cfg.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = DefaultFetchMaxBytes
+	}
 	if cfg.Groups == nil {
 		cfg.Groups = group.New(group.Config{Store: cfg.Meta, Logger: cfg.Logger})
 	}
@@ -111,15 +164,21 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		tel:      tel,
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sessions: newFetchSessions(cfg.FetchSessions),
 		topics:   newTopicCache(cfg.Meta, time.Second),
 		conns:    make(map[*conn]struct{}),
+		perIP:    make(map[string]int),
 		draining: make(chan struct{}),
-	}, nil
+		budget:   codec.NewRequestBudget(cfg.QueuedMaxRequestBytes),
+	}
+	if err := s.registerLimitMetrics(cfg.Meter); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.
@@ -155,13 +214,22 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = tc.SetNoDelay(true)
 		}
 		c := newConn(s, nc)
+		ip := remoteIP(nc)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			continue
 		}
+		if limit := s.connLimitLocked(ip); limit != "" {
+			s.mu.Unlock()
+			c.cancel()
+			nc.Close()
+			s.closes.refused(s.log, limit, nc.RemoteAddr().String())
+			continue
+		}
 		s.conns[c] = struct{}{}
+		s.perIP[ip]++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -169,6 +237,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
 			s.mu.Unlock()
 		}()
 	}
