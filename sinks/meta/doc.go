@@ -28,6 +28,10 @@
 //     high watermark in order. Per object and partition, each maximal run of
 //     consecutive accepted batches becomes one IndexEntry. Failed batches
 //     report BaseOffset -1; batches of unknown partitions also LogStart -1.
+//   - A store may bound what one Commit writes (CommitLimiter,
+//     CommitLimits): a Commit over the bound fails whole with
+//     ErrCommitTooLarge. Callers size their commits with CommitCost, an
+//     upper bound of the store's exact count.
 //   - Entries with limit <= 0 returns all entries from `from` on. Entries
 //     does not hide entries below the log start (readers compare with
 //     PartitionState.LogStart); DeleteRecords does not delete entries.

@@ -103,7 +103,7 @@ func (c *Coordinator) Join(ctx context.Context, stop <-chan struct{}, req *kmsg.
 	}
 	inst := str(req.InstanceID)
 	switch {
-	case req.Group == "":
+	case !validGroupID(req.Group):
 		resp.ErrorCode = errInvalidGroupID
 		return resp
 	case ms(sessionMs) < c.cfg.MinSessionTimeout || ms(sessionMs) > c.cfg.MaxSessionTimeout:
@@ -304,7 +304,7 @@ func (c *Coordinator) replaceStatic(t *txn, g *meta.Group, oldID, newID string, 
 // Sync serves SyncGroup; a follower's waits for the leader's.
 func (c *Coordinator) Sync(ctx context.Context, stop <-chan struct{}, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	if req.Group == "" {
+	if !validGroupID(req.Group) {
 		resp.ErrorCode = errInvalidGroupID
 		return resp
 	}
@@ -426,7 +426,7 @@ func fillSync(g *meta.Group, m *meta.GroupMember, resp *kmsg.SyncGroupResponse) 
 // Heartbeat serves Heartbeat.
 func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if req.Group == "" {
+	if !validGroupID(req.Group) {
 		resp.ErrorCode = errInvalidGroupID
 		return resp
 	}
@@ -468,7 +468,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest)
 // instance id).
 func (c *Coordinator) Leave(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	if req.Group == "" {
+	if !validGroupID(req.Group) {
 		resp.ErrorCode = errInvalidGroupID
 		return resp
 	}

@@ -45,4 +45,15 @@
 // group with no offsets left is deleted. The sweep runs on every broker
 // every RetentionCheckInterval; it is idempotent, so brokers need not
 // agree on who runs it.
+//
+// # Offset commits
+//
+// OffsetCommits of all connections that arrive while a store transaction
+// runs are written together in the next one (offsets.go), each with its
+// own checks. A commit the store could not write (a group id over
+// MaxGroupIDBytes, metadata over MaxOffsetMetadataBytes) is refused before
+// it is queued, and group ids over the limit are refused by every group
+// request, so no such group exists. Should the shared transaction still
+// fail, for another reason than the store being unreachable, each commit
+// is written again alone: only the one the store refuses fails.
 package group

@@ -2,8 +2,10 @@ package group
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicedata/sluice/sinks/meta"
@@ -49,8 +51,8 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, cm Commit) int16 {
 // durable or refused. Commits queued from one goroutine are applied in
 // the order queued.
 func (c *Coordinator) CommitOffsetsAsync(cm Commit, done func(code int16)) {
-	if cm.Group == "" {
-		done(errInvalidGroupID)
+	if code := checkCommit(&cm); code != 0 {
+		done(code)
 		return
 	}
 	p := &pendingCommit{cm: cm, done: done}
@@ -64,41 +66,98 @@ func (c *Coordinator) CommitOffsetsAsync(cm Commit, done func(code int16)) {
 	}
 }
 
+// Bounds of what one commit may hold, checked before it is queued: a
+// commit the store would refuse must not share a transaction with others.
+const (
+	// MaxGroupIDBytes bounds a group id. Kafka sets none, but the stores
+	// key groups and their offsets by it (Spanner allows 8 KiB per key,
+	// bbolt 32 KiB), and real ids are short.
+	MaxGroupIDBytes = 4096
+	// MaxOffsetMetadataBytes is offset.metadata.max.bytes.
+	MaxOffsetMetadataBytes = 4096
+	// maxTopicNameBytes is Kafka's longest topic name.
+	maxTopicNameBytes = 249
+)
+
+var (
+	errOffsetMetadataTooLarge  = kerr.OffsetMetadataTooLarge.Code
+	errUnknownTopicOrPartition = kerr.UnknownTopicOrPartition.Code
+)
+
+// validGroupID reports whether a group id is one the coordinator keeps.
+func validGroupID(id string) bool { return id != "" && len(id) <= MaxGroupIDBytes }
+
+// checkCommit refuses a commit the store could not write: INVALID_GROUP_ID
+// for its group id, OFFSET_METADATA_TOO_LARGE for an offset's metadata,
+// UNKNOWN_TOPIC_OR_PARTITION for a topic name no topic can have. The
+// Kafka front end already answers the last two per partition; this keeps
+// any other caller from failing the transaction the commit would share.
+func checkCommit(cm *Commit) int16 {
+	if !validGroupID(cm.Group) {
+		return errInvalidGroupID
+	}
+	for i := range cm.Offsets {
+		o := &cm.Offsets[i]
+		switch {
+		case o.Metadata != nil && len(*o.Metadata) > MaxOffsetMetadataBytes:
+			return errOffsetMetadataTooLarge
+		case o.Topic == "" || len(o.Topic) > maxTopicNameBytes:
+			return errUnknownTopicOrPartition
+		}
+	}
+	return 0
+}
+
 type pendingCommit struct {
 	cm   Commit
 	code int16
 	done func(code int16)
 }
 
-// maxCommitBatch bounds the commits written in one transaction.
-const maxCommitBatch = 512
+// maxCommitBatch bounds the commits written in one transaction, and
+// maxCommitOffsets the offsets (a Spanner transaction takes 80,000
+// mutations, 7 per offset row); a commit larger than that alone is
+// written alone.
+const (
+	maxCommitBatch   = 512
+	maxCommitOffsets = 8192
+)
 
 // flushCommits writes the queued commits in one transaction, then hands
-// the queue to a new goroutine if more arrived meanwhile.
+// the queue to a new goroutine if more arrived meanwhile. If that
+// transaction fails for another reason than the store being unreachable,
+// each commit is written again alone, in order, so that a commit the store
+// refuses fails only its own request.
 func (c *Coordinator) flushCommits() {
 	c.cmu.Lock()
-	n := min(len(c.queue), maxCommitBatch)
+	n, offsets := 0, 0
+	for n < len(c.queue) && n < maxCommitBatch {
+		offsets += len(c.queue[n].cm.Offsets)
+		if n > 0 && offsets > maxCommitOffsets {
+			break
+		}
+		n++
+	}
 	batch := c.queue[:n:n]
 	c.queue = c.queue[n:]
 	c.cmu.Unlock()
 
-	names := make([]string, len(batch))
-	for i, p := range batch {
-		names[i] = p.cm.Group
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	err := c.groups.UpdateGroups(ctx, names, func(i int, tx meta.GroupTx) error {
-		return c.run(tx, func(t *txn) error {
-			var err error
-			batch[i].code, err = c.applyCommit(t, batch[i].cm)
-			return err
-		})
-	})
-	cancel()
-	for _, p := range batch {
-		if err != nil {
+	err := c.writeCommits(ctx, batch)
+	if err != nil && len(batch) > 1 && retryAlone(err) {
+		c.log.Warn("offset commits of several requests failed together; writing each alone", "commits", len(batch), "err", err)
+		for _, p := range batch {
+			if err := c.writeCommits(ctx, []*pendingCommit{p}); err != nil {
+				p.code = c.storeErrCode("offset commit", err)
+			}
+		}
+	} else if err != nil {
+		for _, p := range batch {
 			p.code = c.storeErrCode("offset commit", err)
 		}
+	}
+	cancel()
+	for _, p := range batch {
 		p.done(p.code)
 	}
 
@@ -109,6 +168,30 @@ func (c *Coordinator) flushCommits() {
 		return
 	}
 	go c.flushCommits()
+}
+
+// writeCommits applies batch in one transaction, setting each commit's
+// code.
+func (c *Coordinator) writeCommits(ctx context.Context, batch []*pendingCommit) error {
+	names := make([]string, len(batch))
+	for i, p := range batch {
+		names[i] = p.cm.Group
+	}
+	return c.groups.UpdateGroups(ctx, names, func(i int, tx meta.GroupTx) error {
+		return c.run(tx, func(t *txn) error {
+			var err error
+			batch[i].code, err = c.applyCommit(t, batch[i].cm)
+			return err
+		})
+	})
+}
+
+// retryAlone reports whether a failed transaction of several commits may
+// have failed for one of them: not when the store is unreachable, closed
+// or the coordinator stopping, when each alone would fail the same way.
+func retryAlone(err error) bool {
+	return !errors.Is(err, meta.ErrUnavailable) && !errors.Is(err, meta.ErrClosed) &&
+		!errors.Is(err, errStopping) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
 // applyCommit checks and writes one commit inside a transaction.

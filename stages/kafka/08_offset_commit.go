@@ -35,7 +35,7 @@ import (
 func init() { register(kmsg.OffsetCommit.Int16(), 0, -1, handleOffsetCommit) }
 
 // maxOffsetMetadata is offset.metadata.max.bytes.
-const maxOffsetMetadata = 4096
+const maxOffsetMetadata = group.MaxOffsetMetadataBytes
 
 func handleOffsetCommit(s *Server, r *Request) error {
 	req := r.Msg.(*kmsg.OffsetCommitRequest)

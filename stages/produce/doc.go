@@ -18,7 +18,10 @@
 // re-encodes batches whose topic asks for another codec and lays out the
 // intake object; upload puts it in object storage (durable on return);
 // commit asks the metadata store, in one transaction per group of flushes,
-// to assign offsets; ack completes every batch. A batch is acknowledged
+// to assign offsets; ack completes every batch. A store that bounds its
+// transactions (meta.CommitLimits: Spanner's mutations, bbolt's rows) has
+// flushes cut after the cashier and commit groups split so that no
+// transaction exceeds it (commitsplit.go). A batch is acknowledged
 // only after both its bytes are durable and its offsets committed.
 //
 // Upload runs several flushes at once but emits them in flush order, and

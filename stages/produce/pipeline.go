@@ -130,6 +130,8 @@ type Pipeline struct {
 	measuring bool
 	// Accepted batches and their bytes (committed, not duplicates).
 	producedBatches, producedBytes atomic.Int64
+	// limits bound one metadata commit (commitsplit.go).
+	limits meta.CommitLimits
 }
 
 // Produced reports the batches (and their bytes) the pipeline has
@@ -144,7 +146,7 @@ func Start(cfg Config) (*Pipeline, error) {
 		return nil, errors.New("produce: Meta and Objects are required")
 	}
 	cfg.setDefaults()
-	p := &Pipeline{cfg: cfg, in: make(chan *Batch, cfg.QueueDepth)}
+	p := &Pipeline{cfg: cfg, in: make(chan *Batch, cfg.QueueDepth), limits: meta.LimitsOf(cfg.Meta)}
 	ctx := context.Background()
 	obs := cfg.Observer
 	if cfg.Tracer != nil {
@@ -161,6 +163,9 @@ func Start(cfg Config) (*Pipeline, error) {
 		MaxCount: cfg.FlushBatches, MaxBytes: cfg.FlushBytes, Linger: cfg.Linger,
 		Buffer: 2, Observer: obs, Size: batchSize,
 	}).Run(ctx, sequenced)
+	if p.limits.Bounded() {
+		gathered = (&flushSplitter{limits: p.limits, buffer: 2}).Run(ctx, gathered)
+	}
 	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2, Observer: obs}, p.newFlush).Run(ctx, gathered)
 	compressed := pipeline.Map("compress", pipeline.MapConfig{Workers: 2, Buffer: 2, Observer: obs, Size: flushSize}, compress).Run(ctx, flushes)
 	uploaded := pipeline.Map("upload", pipeline.MapConfig{Workers: cfg.UploadConcurrency, Buffer: cfg.UploadConcurrency, Observer: obs, Size: flushSize}, p.upload).Run(ctx, compressed)
@@ -223,8 +228,10 @@ func (p *Pipeline) upload(ctx context.Context, f *Flush) (*Flush, bool) {
 	return f, true
 }
 
-// commit assigns offsets to a group of uploaded flushes in one metadata
-// transaction. Flushes whose upload failed are left out (and failed).
+// commit assigns offsets to a group of uploaded flushes, in as few
+// metadata transactions as the store's commit limit allows (one, unless
+// the group is too large for it: commitsplit.go). Flushes whose upload
+// failed are left out (and failed).
 func (p *Pipeline) commit(ctx context.Context, group []*Flush) ([]*Flush, bool) {
 	var objs []meta.ObjectCommit
 	var ok []*Flush
@@ -237,18 +244,10 @@ func (p *Pipeline) commit(ctx context.Context, group []*Flush) ([]*Flush, bool) 
 	if len(objs) == 0 {
 		return group, true
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.CommitTimeout)
-	defer cancel()
-	res, err := p.cfg.Meta.Commit(ctx, objs)
-	if err != nil {
-		p.cfg.Logger.Warn("metadata commit failed", "objects", len(objs), "err", err)
-		for _, f := range ok {
-			f.Err = fmt.Errorf("%w: commit: %v", ErrStorage, err)
-		}
-		return group, true
-	}
-	for i, f := range ok {
-		f.setResults(objs[i], res[i])
+	start := 0
+	for _, end := range commitParts(p.limits, objs) {
+		p.commitRun(ctx, objs[start:end], ok[start:end])
+		start = end
 	}
 	return group, true
 }

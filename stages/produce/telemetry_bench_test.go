@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicedata/sluice/codec"
 	"github.com/sluicedata/sluice/pipeline"
+	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/sinks/meta/memmeta"
 	"github.com/sluicedata/sluice/sinks/objstore/blobstore"
 	"github.com/sluicedata/sluice/stages/telemetry"
@@ -72,7 +73,11 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 }
 
 func benchPipeline(b *testing.B, obs pipeline.Observer, tracer trace.Tracer) {
-	store := memmeta.New()
+	benchPipelineOn(b, memmeta.New(), obs, tracer)
+}
+
+// benchPipelineOn is benchPipeline over store.
+func benchPipelineOn(b *testing.B, store meta.Store, obs pipeline.Observer, tracer trace.Tracer) {
 	topic, err := store.CreateTopic(context.Background(), "t", 8, nil)
 	if err != nil {
 		b.Fatal(err)

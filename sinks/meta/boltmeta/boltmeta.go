@@ -66,8 +66,17 @@ func Open(dir string) (meta.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kvmeta.New(kv), nil
+	return kvmeta.NewLimited(kv, CommitLimits), nil
 }
+
+// CommitLimits bound one Commit by the rows it writes (index entries,
+// partition and producer-state rows, one unit each). bbolt has no hard
+// limit, but a transaction keeps every page it dirties in memory until it
+// commits, and spills and fsyncs them all at once while no other write
+// runs: 256 Ki rows are some 30 MB of keys and values, over twice what a
+// full commit group writes (8 flushes of 4096 batches, each batch to its
+// own idempotent partition: 3 rows a batch).
+var CommitLimits = meta.CommitLimits{Max: 256 << 10, Entry: 1, Partition: 1, Producer: 1}
 
 // KV is a kvmeta.KV over a bbolt database.
 type KV struct {

@@ -70,6 +70,10 @@ func New(s meta.Store, c *Counters, meter metric.Meter) (*Store, error) {
 // Unwrap returns the wrapped store.
 func (w *Store) Unwrap() meta.Store { return w.Store }
 
+// CommitLimits implements meta.CommitLimiter with the wrapped store's
+// limits, which embedding alone would hide.
+func (w *Store) CommitLimits() meta.CommitLimits { return meta.LimitsOf(w.Store) }
+
 type kind int
 
 const (

@@ -2,6 +2,7 @@ package kvmeta
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 )
@@ -20,6 +21,10 @@ func (s *store) Commit(ctx context.Context, objs []meta.ObjectCommit) ([][]meta.
 		plan, err := meta.PlanCommit(txReader{tx}, objs)
 		if err != nil {
 			return err
+		}
+		if n := s.limits.PlanCost(plan); s.limits.Bounded() && n > s.limits.Max {
+			return fmt.Errorf("%w: %d index entries, %d partitions and %d producer states cost %d, over the limit of %d",
+				meta.ErrCommitTooLarge, len(plan.Entries), len(plan.Partitions), len(plan.Producers), n, s.limits.Max)
 		}
 		for i := range plan.Entries {
 			e := &plan.Entries[i]

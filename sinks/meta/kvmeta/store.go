@@ -30,11 +30,24 @@ type store struct {
 	closed bool
 	// notifier wakes group watchers after committed group changes.
 	notifier notifier
+	// limits bound one Commit (zero: unbounded).
+	limits meta.CommitLimits
 }
 
 // New returns a meta.Store keeping its data in kv. Closing the store
 // closes kv.
 func New(kv KV) meta.Store { return &store{kv: kv} }
+
+// NewLimited is New with commits bounded by limits: a Commit whose plan
+// costs more than limits.Max fails whole with meta.ErrCommitTooLarge, and
+// the store reports limits as a meta.CommitLimiter so that callers split
+// their commits to fit.
+func NewLimited(kv KV, limits meta.CommitLimits) meta.Store {
+	return &store{kv: kv, limits: limits}
+}
+
+// CommitLimits implements meta.CommitLimiter.
+func (s *store) CommitLimits() meta.CommitLimits { return s.limits }
 
 func (s *store) view(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {

@@ -21,8 +21,14 @@ func init() {
 	})
 }
 
-// New returns an empty in-memory metadata store.
+// New returns an empty in-memory metadata store. Its commits are
+// unbounded.
 func New() meta.Store { return kvmeta.New(NewKV()) }
+
+// NewLimited returns an empty in-memory metadata store whose commits are
+// bounded by limits, as a Spanner or bbolt store's are (kvmeta.NewLimited):
+// for tests of the code that splits commits to fit.
+func NewLimited(limits meta.CommitLimits) meta.Store { return kvmeta.NewLimited(NewKV(), limits) }
 
 // KV is the in-memory ordered transactional key-value store under New,
 // exported for tests of kvmeta-based code.

@@ -16,6 +16,14 @@ func TestConformance(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Store { return New() })
 }
 
+// TestCommitLimits runs the suite's limit case on a store with a small
+// limit (New's commits are unbounded).
+func TestCommitLimits(t *testing.T) {
+	s := NewLimited(meta.CommitLimits{Max: 1000, Entry: 13, Partition: 5, Producer: 6})
+	defer s.Close()
+	metatest.CommitLimits(t, s)
+}
+
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
 	s, err := meta.Open(ctx, "mem://", "")

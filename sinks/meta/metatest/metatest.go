@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"CommitOffsets", testCommitOffsets},
 		{"CommitUnknownPartition", testCommitUnknown},
 		{"CommitErrorIsAtomic", testCommitAtomic},
+		{"CommitLimits", testCommitLimits},
 		{"IndexEntries", testIndexEntries},
 		{"RunsInterleaved", testRunsInterleaved},
 		{"RunsSplitByRejected", testRunsSplit},

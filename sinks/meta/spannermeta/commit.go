@@ -2,21 +2,23 @@ package spannermeta
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
 
 	"github.com/sluicedata/sluice/sinks/meta"
 )
 
 // ErrCommitTooLarge is returned (wrapped, with the counts) by a Commit
-// whose writes would exceed Spanner's mutations-per-transaction limit.
-// Nothing of it was committed. A commit is never split over several
-// transactions: readers would see part of it and a failure half way
-// would leave part of it, breaking Store.Commit's all-or-nothing
-// contract. The intake flush bounds what one commit holds (see doc.go).
-var ErrCommitTooLarge = errors.New("spannermeta: commit too large for one Spanner transaction")
+// whose writes would exceed Spanner's mutations-per-transaction limit
+// (max_mutations). Nothing of it was committed. A commit is never split
+// over several transactions here: readers would see part of it and a
+// failure half way would leave part of it, breaking Store.Commit's
+// all-or-nothing contract. The caller bounds what one Commit holds with
+// CommitLimits (see doc.go). It is meta.ErrCommitTooLarge.
+var ErrCommitTooLarge = meta.ErrCommitTooLarge
 
 // Mutations each written row costs: Spanner counts one per column written
 // (key columns included).
@@ -63,17 +65,34 @@ func (s *Store) Commit(ctx context.Context, objs []meta.ObjectCommit) ([][]meta.
 			return err
 		}
 		results = plan.Results
-		ms, n := mutations(plan)
-		if n > s.cfg.maxMutations {
+		ms := mutations(plan)
+		if n := s.CommitLimits().PlanCost(plan); n > s.cfg.maxMutations {
 			return fmt.Errorf("%w: %d index entries, %d partitions and %d producer states are %d mutations, over the limit of %d; commit fewer partitions or producers per object (smaller flushes)",
 				ErrCommitTooLarge, len(plan.Entries), len(plan.Partitions), len(plan.Producers), n, s.cfg.maxMutations)
 		}
 		return tx.BufferWrite(ms)
 	})
 	if err != nil {
+		if tooManyMutations(err) {
+			// Spanner counts more than we do (a schema change, a new
+			// secondary index): same meaning as our own check.
+			return nil, fmt.Errorf("%w: %v", ErrCommitTooLarge, err)
+		}
 		return nil, err
 	}
 	return results, nil
+}
+
+// CommitLimits implements meta.CommitLimiter: a Commit may write at most
+// max_mutations mutations, counted as Spanner counts them.
+func (s *Store) CommitLimits() meta.CommitLimits {
+	return meta.CommitLimits{Max: s.cfg.maxMutations, Entry: entryMutations, Partition: partitionStateMutation, Producer: producerMutations}
+}
+
+// tooManyMutations reports Spanner's refusal of a transaction over its
+// mutation limit.
+func tooManyMutations(err error) bool {
+	return spanner.ErrCode(err) == codes.InvalidArgument && strings.Contains(spanner.ErrDesc(err), "too many mutations")
 }
 
 type partCache struct {
@@ -194,23 +213,19 @@ func (c *committer) RegisteredEpoch(pid int64) (int16, bool, error) {
 	return e.epoch, e.ok, nil
 }
 
-// mutations returns the plan's writes and their mutation count.
-func mutations(plan *meta.CommitPlan) ([]*spanner.Mutation, int) {
+// mutations returns the plan's writes; CommitLimits says what they cost.
+func mutations(plan *meta.CommitPlan) []*spanner.Mutation {
 	ms := make([]*spanner.Mutation, 0, len(plan.Entries)+len(plan.Partitions)+len(plan.Producers))
-	n := 0
 	for i := range plan.Entries {
 		ms = append(ms, spanner.Insert("IndexEntries", entryCols, entryValues(&plan.Entries[i])))
-		n += entryMutations
 	}
 	for tp, st := range plan.Partitions {
 		ms = append(ms, spanner.Update("Partitions",
 			[]string{"TopicId", "PartitionId", "HighWatermark", "MaxTimestamp", "MaxTimestampOffset"},
 			[]any{tp.Topic[:], int64(tp.Partition), st.HighWatermark, st.MaxTimestamp, st.MaxTimestampOffset}))
-		n += partitionStateMutation
 	}
 	for k, st := range plan.Producers {
 		ms = append(ms, spanner.InsertOrUpdate("ProducerStates", producerCols, producerValues(k.TP, k.ProducerID, &st)))
-		n += producerMutations
 	}
-	return ms, n
+	return ms
 }

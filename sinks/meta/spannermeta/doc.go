@@ -61,9 +61,13 @@
 // because a split would make part of it visible (or, on failure, durable)
 // alone. Per commit the count is 13 per index entry (one per partition run
 // of each object), 5 per partition and 6 per idempotent producer and
-// partition; 80000 allows e.g. 3000 partitions with a producer each in
-// one flush, far above what an 8 MiB flush holds in practice. Every
-// producer state written carries the commit timestamp (LastWrite).
+// partition; 80000 allows e.g. 3333 partitions with a producer each in
+// one commit. The Store reports these weights and max_mutations as its
+// meta.CommitLimits, by which the produce pipeline cuts flushes and
+// splits groups of flushes so that no Commit it sends exceeds them
+// (stages/produce/commitsplit.go). Spanner's own refusal of a commit with
+// too many mutations is ErrCommitTooLarge too. Every producer state
+// written carries the commit timestamp (LastWrite).
 //
 // # Lifecycle
 //
