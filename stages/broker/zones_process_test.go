@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,7 +25,8 @@ import (
 // tests: a broker on a shared metadata URL and object store.
 type brokerProc struct {
 	name, zone, addr, admin, dir string
-	extra                        []string // more flags
+	extra                        []string  // more flags
+	stderr                       io.Writer // the process's log; nil: the test's stderr
 	cmd                          *exec.Cmd
 }
 
@@ -41,6 +43,9 @@ func (p *brokerProc) start(t *testing.T, bin, metaURL, objects string) {
 	}
 	p.cmd = exec.Command(bin, append(args, p.extra...)...)
 	p.cmd.Stderr = os.Stderr
+	if p.stderr != nil {
+		p.cmd.Stderr = p.stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
