@@ -263,7 +263,7 @@ func TestFaultSuite(t *testing.T) {
 	}
 	s3 := testservers.StartS3(t)
 	bucket := s3.NewBucket(t)
-	proxy := startFaultProxy(t, s3.Endpoint, faultRates{
+	proxy := testservers.StartFaultProxy(t, s3.Endpoint, testservers.FaultRates{
 		Error: 0.03, LostReply: 0.02, Latency: 0.2, MaxLatency: 150 * time.Millisecond, CutGet: 0.03, ShortGet: 0.03,
 	}, seed)
 	objects := s3.URL(bucket, "endpoint="+proxy.URL)
@@ -560,9 +560,9 @@ func TestFaultSuite(t *testing.T) {
 	if kills == 0 || acked.Load() == 0 {
 		t.Errorf("nothing was tested: %d kills, %d records acknowledged", kills, acked.Load())
 	}
-	for k := range numFaultKinds {
+	for k := range testservers.NumFaultKinds {
 		if proxy.Count(k) == 0 {
-			t.Errorf("no %s fault was injected in %v: the run did not exercise it", faultKindNames[k], duration)
+			t.Errorf("no %s fault was injected in %v: the run did not exercise it", testservers.FaultKindNames[k], duration)
 		}
 	}
 }

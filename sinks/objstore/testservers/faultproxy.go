@@ -1,4 +1,4 @@
-package broker_test
+package testservers
 
 import (
 	"fmt"
@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// faultRates says how often the fault proxy misbehaves, per request.
-type faultRates struct {
+// FaultRates says how often the fault proxy misbehaves, per request.
+type FaultRates struct {
 	Error      float64       // answer 500 InternalError or 503 SlowDown without forwarding
 	LostReply  float64       // forward a PUT or DELETE, then answer 500: the client cannot tell it from a failed write
 	Latency    float64       // add a delay of up to MaxLatency before forwarding
@@ -27,29 +27,30 @@ type faultRates struct {
 
 // The kinds of injected fault, in summary order.
 const (
-	faultErr500 = iota
-	faultErr503
-	faultLostReply
-	faultLatency
-	faultCutGet
-	faultShortGet
-	numFaultKinds
+	FaultErr500 = iota
+	FaultErr503
+	FaultLostReply
+	FaultLatency
+	FaultCutGet
+	FaultShortGet
+	NumFaultKinds
 )
 
-var faultKindNames = [numFaultKinds]string{"500", "503", "lost-reply", "latency", "cut-get", "short-get"}
+var FaultKindNames = [NumFaultKinds]string{"500", "503", "lost-reply", "latency", "cut-get", "short-get"}
 
-// faultProxy is an HTTP server on 127.0.0.1 in front of an S3 server (the
-// in-process gofakes3 of testservers) that injects S3 failures: errors,
-// latency, replies lost after the write was done, and truncated object
-// reads, both the kind the HTTP client notices (connection dropped before
-// Content-Length bytes) and the kind it cannot (a shorter body with a
-// matching Content-Length, the Content-Range still naming the range
-// asked for). Faults are on only between Enable and Disable. The random
-// choices come from one seeded source, so the mix (not the interleaving
-// with the brokers) repeats for a seed.
-type faultProxy struct {
-	URL   string // http://127.0.0.1:port, the endpoint to give the brokers
-	rates faultRates
+// FaultProxy is an HTTP server on 127.0.0.1 in front of an S3 server (such
+// as StartS3's: give URL(bucket, "endpoint="+proxy.URL) to a store or a
+// broker process) that injects S3 failures: errors, latency, replies
+// lost after the write was done, and truncated object reads, both the
+// kind the HTTP client notices (connection dropped before Content-Length
+// bytes) and the kind it cannot (a shorter body with a matching
+// Content-Length, the Content-Range still naming the range asked for).
+// Faults are on only between Enable and Disable. The random choices come
+// from one seeded source, so the mix (not its interleaving with the
+// clients) repeats for a seed.
+type FaultProxy struct {
+	URL   string // http://127.0.0.1:port, the endpoint to give the clients
+	rates FaultRates
 	on    atomic.Bool
 	rp    *httputil.ReverseProxy
 
@@ -57,16 +58,16 @@ type faultProxy struct {
 	rng *rand.Rand
 
 	requests atomic.Int64
-	faults   [numFaultKinds]atomic.Int64
+	faults   [NumFaultKinds]atomic.Int64
 }
 
-func startFaultProxy(t *testing.T, target string, rates faultRates, seed uint64) *faultProxy {
+func StartFaultProxy(t testing.TB, target string, rates FaultRates, seed uint64) *FaultProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{rates: rates, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p := &FaultProxy{rates: rates, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ErrorLog = nil
 	p.rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
@@ -79,11 +80,11 @@ func startFaultProxy(t *testing.T, target string, rates faultRates, seed uint64)
 	return p
 }
 
-func (p *faultProxy) Enable()  { p.on.Store(true) }
-func (p *faultProxy) Disable() { p.on.Store(false) }
+func (p *FaultProxy) Enable()  { p.on.Store(true) }
+func (p *FaultProxy) Disable() { p.on.Store(false) }
 
 // roll reports whether an event of probability prob happens.
-func (p *faultProxy) roll(prob float64) bool {
+func (p *FaultProxy) roll(prob float64) bool {
 	if prob <= 0 {
 		return false
 	}
@@ -92,24 +93,24 @@ func (p *faultProxy) roll(prob float64) bool {
 	return p.rng.Float64() < prob
 }
 
-func (p *faultProxy) upTo(d time.Duration) time.Duration {
+func (p *FaultProxy) upTo(d time.Duration) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return time.Duration(p.rng.Int64N(int64(d) + 1))
 }
 
 // Summary is "kind=count ..." of the injected faults.
-func (p *faultProxy) Summary() string {
+func (p *FaultProxy) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "requests=%d", p.requests.Load())
-	for k, name := range faultKindNames {
+	for k, name := range FaultKindNames {
 		fmt.Fprintf(&b, " %s=%d", name, p.faults[k].Load())
 	}
 	return b.String()
 }
 
 // Count is how many faults of kind were injected.
-func (p *faultProxy) Count(kind int) int64 { return p.faults[kind].Load() }
+func (p *FaultProxy) Count(kind int) int64 { return p.faults[kind].Load() }
 
 // objectGet reports whether r reads an object (GET /bucket/key), not a
 // listing (GET /bucket?list-type=2) or a bucket.
@@ -122,7 +123,7 @@ func objectGet(r *http.Request) bool {
 	return ok && key != "" && !r.URL.Query().Has("list-type") && !r.URL.Query().Has("uploads")
 }
 
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	if !p.on.Load() {
 		p.rp.ServeHTTP(w, r)
@@ -130,7 +131,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rates := p.rates
 	if rates.MaxLatency > 0 && p.roll(rates.Latency) {
-		p.faults[faultLatency].Add(1)
+		p.faults[FaultLatency].Add(1)
 		select {
 		case <-time.After(p.upTo(rates.MaxLatency)):
 		case <-r.Context().Done():
@@ -139,10 +140,10 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.roll(rates.Error) {
 		if p.roll(0.5) {
-			p.faults[faultErr500].Add(1)
+			p.faults[FaultErr500].Add(1)
 			s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
 		} else {
-			p.faults[faultErr503].Add(1)
+			p.faults[FaultErr503].Add(1)
 			s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 		}
 		return
@@ -151,7 +152,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case (r.Method == http.MethodPut || r.Method == http.MethodDelete) && p.roll(rates.LostReply):
 		rec := httptest.NewRecorder()
 		p.rp.ServeHTTP(rec, r)
-		p.faults[faultLostReply].Add(1)
+		p.faults[FaultLostReply].Add(1)
 		s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
 		return
 	case objectGet(r) && (rates.CutGet > 0 || rates.ShortGet > 0):
@@ -169,7 +170,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		half := body[:len(body)/2]
 		h := rec.Result().Header
 		if cut {
-			p.faults[faultCutGet].Add(1)
+			p.faults[FaultCutGet].Add(1)
 			h.Set("Content-Length", strconv.Itoa(len(body)))
 			copyResponse(w, h, rec.Code, half)
 			if f, ok := w.(http.Flusher); ok {
@@ -177,7 +178,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			panic(http.ErrAbortHandler) // drops the connection mid-body
 		}
-		p.faults[faultShortGet].Add(1)
+		p.faults[FaultShortGet].Add(1)
 		h.Set("Content-Length", strconv.Itoa(len(half)))
 		copyResponse(w, h, rec.Code, half)
 		return
