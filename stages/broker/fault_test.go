@@ -222,7 +222,10 @@ func (l *faultLedger) sampleCommitted(offs kadm.OffsetResponses) {
 // processes over the Spanner emulator and an in-process S3 server behind
 // a proxy that injects errors, latency, lost replies and truncated reads;
 // one broker killed with SIGKILL and restarted every few seconds (never
-// two down at once); idempotent producers (acks=all) and a consumer group
+// two down at once); every client connection cut after a random lifetime
+// of up to 3s by a TCP proxy in front of each broker (connCutter), so
+// that produces the brokers committed lose their replies and are sent
+// again; idempotent producers (acks=all) and a consumer group
 // of two members committing what it processed; the lifecycle archiving
 // and vacuuming throughout. Then, with the faults off, a fresh consumer
 // reads every partition from the start and the suite checks that every
@@ -273,7 +276,8 @@ func TestFaultSuite(t *testing.T) {
 	}
 	logDir := t.TempDir()
 	procs := make([]*brokerProc, brokers)
-	var addrs []string
+	cutters := make([]*connCutter, brokers)
+	var addrs []string // the cutters', which the brokers advertise
 	for i := range procs {
 		name := "fault-" + strconv.Itoa(i)
 		logf, err := os.Create(filepath.Join(logDir, name+".log"))
@@ -281,20 +285,22 @@ func TestFaultSuite(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { logf.Close() })
-		procs[i] = &brokerProc{name: name, addr: freePort(t), admin: freePort(t), dir: t.TempDir(), stderr: logf,
+		kafka := freePort(t)
+		cutters[i] = startConnCutter(t, kafka, 3*time.Second, seed+uint64(i))
+		procs[i] = &brokerProc{name: name, addr: kafka, admin: freePort(t), dir: t.TempDir(), stderr: logf,
 			// Short lifecycle settings, so that intake is archived and
 			// unreferenced objects vacuumed during the run.
 			extra: []string{"--lifecycle-interval", "1s", "--archive-age", "2s", "--archive-bytes", "65536",
-				"--vacuum-grace", "30s", "--default-partitions", "2"}}
-		addrs = append(addrs, procs[i].addr)
+				"--vacuum-grace", "30s", "--default-partitions", "2", "--public-addr", cutters[i].Addr()}}
+		addrs = append(addrs, cutters[i].Addr())
 	}
 	defer func() {
 		if t.Failed() {
 			for _, p := range procs {
 				b, _ := os.ReadFile(filepath.Join(logDir, p.name+".log"))
 				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				if len(lines) > 40 {
-					lines = lines[len(lines)-40:]
+				if len(lines) > 15 {
+					lines = lines[len(lines)-15:]
 				}
 				t.Logf("last lines of %s's log:\n%s", p.name, strings.Join(lines, "\n"))
 			}
@@ -312,6 +318,9 @@ func TestFaultSuite(t *testing.T) {
 	}
 	t.Logf("+%v brokers up, topics created; faults on", time.Since(began).Round(time.Millisecond))
 	proxy.Enable()
+	for _, c := range cutters {
+		c.on.Store(true)
+	}
 
 	l := newFaultLedger(producers)
 	l.began = began
@@ -451,6 +460,11 @@ func TestFaultSuite(t *testing.T) {
 
 	// Faults off, producers stop offering and flush what they hold.
 	proxy.Disable()
+	var cuts int64
+	for _, c := range cutters {
+		c.on.Store(false)
+		cuts += c.cuts.Load()
+	}
 	stopProducing()
 	pwg.Wait()
 	flushCtx, flushCancel := context.WithTimeout(ctx, 90*time.Second)
@@ -547,18 +561,18 @@ func TestFaultSuite(t *testing.T) {
 		meanRestart = restartTotal / time.Duration(kills)
 	}
 	t.Logf("fault suite summary: seed=%d duration=%v attempted=%d acknowledged=%d failed=%d unanswered=%d read=%d "+
-		"unacknowledged-but-present=%d lost=%d offset-gaps=%d kills=%d mean-restart=%v group-read=%d group-reread=%d "+
+		"unacknowledged-but-present=%d lost=%d offset-gaps=%d kills=%d mean-restart=%v connection-cuts=%d group-read=%d group-reread=%d "+
 		"group-commit-errors=%d offset-samples=%d sample-errors=%d faults: %s; produce errors: {%s}; violations=%d",
 		seed, duration, attempted.Load(), acked.Load(), failed.Load(), attempted.Load()-acked.Load()-failed.Load(), c.read,
-		c.unackedPresent, c.lost, c.gaps, kills, meanRestart.Round(time.Millisecond), l.groupRecs, l.groupDups,
+		c.unackedPresent, c.lost, c.gaps, kills, meanRestart.Round(time.Millisecond), cuts, l.groupRecs, l.groupDups,
 		l.commitErrs, l.samples, l.sampleErrs, proxy.Summary(), strings.Join(errs, " "), l.nviolation)
 	if l.nviolation > 0 {
 		t.Errorf("%d violations (%s=%d repeats the fault mix), first ones:\n%s", l.nviolation, faultSeedEnv, seed, strings.Join(l.violations, "\n"))
 	}
 	// The suite must have tested something: kills, faults of every kind
 	// and archive-era reads happened, and records were acknowledged.
-	if kills == 0 || acked.Load() == 0 {
-		t.Errorf("nothing was tested: %d kills, %d records acknowledged", kills, acked.Load())
+	if kills == 0 || cuts == 0 || acked.Load() == 0 {
+		t.Errorf("nothing was tested: %d kills, %d connection cuts, %d records acknowledged", kills, cuts, acked.Load())
 	}
 	for k := range testservers.NumFaultKinds {
 		if proxy.Count(k) == 0 {
