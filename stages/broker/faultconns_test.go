@@ -60,7 +60,14 @@ func (c *connCutter) serve(conn net.Conn) {
 	defer conn.Close()
 	up, err := net.DialTimeout("tcp", c.target, 2*time.Second)
 	if err != nil {
-		return // the broker is down: the client sees its connection closed
+		// The broker is down. Reset the connection rather than close
+		// it: to a client an accepted connection closed before the
+		// first reply looks like a missing SASL handshake (kgo fails
+		// the records), a reset like the broker going away (it retries).
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return
 	}
 	defer up.Close()
 	done := make(chan struct{}, 2)
