@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/sluicedata/sluice/sinks/meta/spannermeta"
 	"github.com/sluicedata/sluice/sinks/meta/spannermeta/spanneremu"
+	"github.com/sluicedata/sluice/sinks/objstore"
 	"github.com/sluicedata/sluice/sinks/objstore/testservers"
 )
 
@@ -257,6 +259,8 @@ func TestFaultSuite(t *testing.T) {
 	topics := map[string]int32{"fault-a": 4, "fault-b": 2}
 	topicNames := []string{"fault-a", "fault-b"}
 	began := time.Now()
+	// Registered first, so run last: the whole test's wall time.
+	t.Cleanup(func() { t.Logf("+%v cleaned up", time.Since(began).Round(time.Millisecond)) })
 	t.Logf("fault suite: seed %d (%s=%d repeats it), %v of faults, %d records/s offered, a kill every ~%v",
 		seed, faultSeedEnv, seed, duration, rate, killEvery)
 
@@ -532,10 +536,34 @@ func TestFaultSuite(t *testing.T) {
 		}
 		return true
 	}
+	progress := func() string {
+		var b strings.Builder
+		for _, name := range topicNames {
+			for p := range topics[name] {
+				tp := faultTP{name, p}
+				last := int64(-1)
+				if n := len(logRecs[tp]); n > 0 {
+					last = logRecs[tp][n-1].Offset
+				}
+				fmt.Fprintf(&b, " %s:%d/%d", tp, last+1, endOf[tp])
+			}
+		}
+		for _, p := range procs {
+			st := p.stats(t)
+			fmt.Fprintf(&b, "; %s: fetched %d B (memory %d, intake %d in %d GETs, archive %d in %d GETs)", p.name, st.FetchedBytes,
+				st.FetchMemoryBytes, st.FetchIntakeBytes, st.FetchIntakeGets, st.FetchArchiveBytes, st.FetchArchiveGets)
+		}
+		return b.String()
+	}
+	lastReport := time.Now()
 	for !done() {
 		fs := rd.PollFetches(rctx)
 		if rctx.Err() != nil {
-			t.Fatalf("the fresh consumer did not reach the end offsets %v in 120s", endOf)
+			t.Fatalf("the fresh consumer did not reach the end offsets in 120s: read/end%s", progress())
+		}
+		if time.Since(lastReport) > 15*time.Second {
+			lastReport = time.Now()
+			t.Logf("+%v fresh consumer: read/end%s", time.Since(began).Round(time.Millisecond), progress())
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fresh consumer: fetch %s/%d: %v", topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
@@ -545,6 +573,32 @@ func TestFaultSuite(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
+	}
+
+	t.Logf("+%v fresh consumer read to the end offsets", time.Since(began).Round(time.Millisecond))
+
+	// What the lifecycle did: the objects in the bucket by kind (read
+	// past the proxy), and the archive bytes the brokers served since
+	// their last start (the fresh consumer's reads among them).
+	direct, err := objstore.Open(ctx, s3.URL(bucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objectKinds := map[string]int{}
+	if err := direct.List(ctx, "", func(key string, _ int64) bool {
+		kind, _, _ := strings.Cut(key, "/")
+		if kind == "archive" {
+			kind += path.Ext(key)
+		}
+		objectKinds[kind]++
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	direct.Close()
+	var archiveBytes int64
+	for _, p := range procs {
+		archiveBytes += p.stats(t).FetchArchiveBytes
 	}
 
 	// The checks.
@@ -560,10 +614,10 @@ func TestFaultSuite(t *testing.T) {
 	if kills > 0 {
 		meanRestart = restartTotal / time.Duration(kills)
 	}
-	t.Logf("fault suite summary: seed=%d duration=%v attempted=%d acknowledged=%d failed=%d unanswered=%d read=%d "+
+	t.Logf("fault suite summary: seed=%d duration=%v objects=%v fetched-from-archive-bytes=%d attempted=%d acknowledged=%d failed=%d unanswered=%d read=%d "+
 		"unacknowledged-but-present=%d lost=%d offset-gaps=%d kills=%d mean-restart=%v connection-cuts=%d group-read=%d group-reread=%d "+
 		"group-commit-errors=%d offset-samples=%d sample-errors=%d faults: %s; produce errors: {%s}; violations=%d",
-		seed, duration, attempted.Load(), acked.Load(), failed.Load(), attempted.Load()-acked.Load()-failed.Load(), c.read,
+		seed, duration, objectKinds, archiveBytes, attempted.Load(), acked.Load(), failed.Load(), attempted.Load()-acked.Load()-failed.Load(), c.read,
 		c.unackedPresent, c.lost, c.gaps, kills, meanRestart.Round(time.Millisecond), cuts, l.groupRecs, l.groupDups,
 		l.commitErrs, l.samples, l.sampleErrs, proxy.Summary(), strings.Join(errs, " "), l.nviolation)
 	if l.nviolation > 0 {
@@ -571,8 +625,9 @@ func TestFaultSuite(t *testing.T) {
 	}
 	// The suite must have tested something: kills, faults of every kind
 	// and archive-era reads happened, and records were acknowledged.
-	if kills == 0 || cuts == 0 || acked.Load() == 0 {
-		t.Errorf("nothing was tested: %d kills, %d connection cuts, %d records acknowledged", kills, cuts, acked.Load())
+	if kills == 0 || cuts == 0 || acked.Load() == 0 || objectKinds["archive.seg"] == 0 {
+		t.Errorf("nothing was tested: %d kills, %d connection cuts, %d records acknowledged, %d archive segments",
+			kills, cuts, acked.Load(), objectKinds["archive.seg"])
 	}
 	for k := range testservers.NumFaultKinds {
 		if proxy.Count(k) == 0 {

@@ -74,6 +74,21 @@ func (p *brokerProc) conns(t *testing.T) broker.ConnStats {
 	return cs
 }
 
+// stats reads the broker's counters from its admin address.
+func (p *brokerProc) stats(t *testing.T) broker.Stats {
+	t.Helper()
+	resp, err := http.Get("http://" + p.admin + broker.StatsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s broker.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func crossBytes(cs broker.ConnStats) int64 {
 	var n int64
 	for _, z := range cs.ByZone {

@@ -58,6 +58,7 @@ type FaultProxy struct {
 	rng *rand.Rand
 
 	requests atomic.Int64
+	deletes  atomic.Int64 // DELETE requests, faulty or not (the vacuum's)
 	faults   [NumFaultKinds]atomic.Int64
 }
 
@@ -102,7 +103,7 @@ func (p *FaultProxy) upTo(d time.Duration) time.Duration {
 // Summary is "kind=count ..." of the injected faults.
 func (p *FaultProxy) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "requests=%d", p.requests.Load())
+	fmt.Fprintf(&b, "requests=%d deletes=%d", p.requests.Load(), p.deletes.Load())
 	for k, name := range FaultKindNames {
 		fmt.Fprintf(&b, " %s=%d", name, p.faults[k].Load())
 	}
@@ -125,6 +126,9 @@ func objectGet(r *http.Request) bool {
 
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	if r.Method == http.MethodDelete {
+		p.deletes.Add(1)
+	}
 	if !p.on.Load() {
 		p.rp.ServeHTTP(w, r)
 		return
