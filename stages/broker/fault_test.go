@@ -526,7 +526,11 @@ func TestFaultSuite(t *testing.T) {
 	rd := newClient(t, addrs[1], kgo.SeedBrokers(addrs...), kgo.ClientID("fault-reader"), kgo.ConsumePartitions(parts),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	logRecs := map[faultTP][]*kgo.Record{}
-	rctx, rcancel := context.WithTimeout(ctx, 120*time.Second)
+	// A catch-up read from intake objects is slow on a loaded machine
+	// (one GET per flush's run): the bound is a minute without progress,
+	// and in all twice the faulty phase or 2 minutes.
+	readLimit := max(2*duration, 2*time.Minute)
+	rctx, rcancel := context.WithTimeout(ctx, readLimit)
 	defer rcancel()
 	done := func() bool {
 		for tp, e := range endOf {
@@ -555,11 +559,19 @@ func TestFaultSuite(t *testing.T) {
 		}
 		return b.String()
 	}
-	lastReport := time.Now()
+	lastReport, lastRecord := time.Now(), time.Now()
 	for !done() {
-		fs := rd.PollFetches(rctx)
+		pctx, pcancel := context.WithTimeout(rctx, time.Until(lastRecord.Add(time.Minute)))
+		fs := rd.PollFetches(pctx)
+		pcancel()
 		if rctx.Err() != nil {
-			t.Fatalf("the fresh consumer did not reach the end offsets in 120s: read/end%s", progress())
+			t.Fatalf("the fresh consumer did not reach the end offsets in %v: read/end%s", readLimit, progress())
+		}
+		if time.Since(lastRecord) >= time.Minute {
+			t.Fatalf("the fresh consumer got no record for a minute: read/end%s", progress())
+		}
+		if fs.NumRecords() > 0 {
+			lastRecord = time.Now()
 		}
 		if time.Since(lastReport) > 15*time.Second {
 			lastReport = time.Now()
