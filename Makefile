@@ -101,6 +101,17 @@ bench-deps:
 	    echo "chromium is missing: install it (apt-get install chromium); the bench HTML report test fails without it" >&2; \
 	  fi; }
 
+# fault runs the fault suite (TestFaultSuite in stages/broker: three
+# brokers on the Spanner emulator, S3 behind a fault-injecting proxy,
+# kill -9 every few seconds) for FAULT_TIME; make test runs it for 1m.
+# FAULT_SEED repeats a run's fault mix and kill order.
+FAULT_TIME ?= 10m
+FAULT_SEED ?=
+.PHONY: fault
+fault:
+	SLUICE_FAULT_DURATION=$(FAULT_TIME) SLUICE_FAULT_SEED=$(FAULT_SEED) \
+	  $(GO) test -count=1 -v -timeout 0 -run '^TestFaultSuite$$' ./stages/broker
+
 vet:
 	$(GO) vet $(PKGS)
 

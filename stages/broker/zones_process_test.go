@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,7 +25,8 @@ import (
 // tests: a broker on a shared metadata URL and object store.
 type brokerProc struct {
 	name, zone, addr, admin, dir string
-	extra                        []string // more flags
+	extra                        []string  // more flags
+	stderr                       io.Writer // the process's log; nil: the test's stderr
 	cmd                          *exec.Cmd
 }
 
@@ -41,6 +43,9 @@ func (p *brokerProc) start(t *testing.T, bin, metaURL, objects string) {
 	}
 	p.cmd = exec.Command(bin, append(args, p.extra...)...)
 	p.cmd.Stderr = os.Stderr
+	if p.stderr != nil {
+		p.cmd.Stderr = p.stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +72,21 @@ func (p *brokerProc) conns(t *testing.T) broker.ConnStats {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// stats reads the broker's counters from its admin address.
+func (p *brokerProc) stats(t *testing.T) broker.Stats {
+	t.Helper()
+	resp, err := http.Get("http://" + p.admin + broker.StatsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s broker.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func crossBytes(cs broker.ConnStats) int64 {

@@ -127,6 +127,17 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 		}
 		return nil, s.failed("get", key, err)
 	}
+	// A body shorter than the object holds in the range (a reply cut
+	// short with a Content-Length that matches it, which the HTTP client
+	// cannot notice) must not pass for the object's bytes: the reader's
+	// Size is the whole object's (Content-Range total for S3 and Azure).
+	want := r.Size() - off
+	if length >= 0 && length < want {
+		want = length
+	}
+	if want > 0 && int64(len(data)) != want {
+		return nil, fmt.Errorf("blobstore: get %q: %d bytes at %d, want %d of an object of %d: reply truncated", key, len(data), off, want, r.Size())
+	}
 	if data == nil {
 		data = []byte{}
 	}

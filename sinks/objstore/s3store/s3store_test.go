@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -69,4 +70,63 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := objstore.Open(ctx, dead); err == nil || !strings.Contains(err.Error(), "cannot be listed") {
 		t.Fatalf("no server: %v", err)
 	}
+}
+
+// TestTruncatedRepliesNotServed: a GET whose reply is cut short, either
+// with a Content-Length that matches the short body (the HTTP client
+// cannot tell) or by a connection dropped mid-body, is an error, never
+// fewer bytes passed off as the object's; with retries the read gets the
+// whole range. The truncation comes from testservers' fault proxy in
+// front of the in-process S3 server.
+func TestTruncatedRepliesNotServed(t *testing.T) {
+	srv := testservers.StartS3(t)
+	bucket := srv.NewBucket(t)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	if err := open(t, srv.URL(bucket)).Put(ctx, "k", data); err != nil {
+		t.Fatal(err)
+	}
+	ranges := [][2]int64{{0, -1}, {100, 1000}, {60000, -1}, {60000, 10000}}
+	for _, c := range []struct {
+		name  string
+		rates testservers.FaultRates
+		kind  int
+	}{
+		{"short body", testservers.FaultRates{ShortGet: 1}, testservers.FaultShortGet},
+		{"dropped connection", testservers.FaultRates{CutGet: 1}, testservers.FaultCutGet},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			proxy := testservers.StartFaultProxy(t, srv.Endpoint, c.rates, 1)
+			proxy.Enable()
+			s := open(t, srv.URL(bucket, "endpoint="+proxy.URL, "retries=0"))
+			for _, rg := range ranges {
+				if b, err := s.GetRange(ctx, "k", rg[0], rg[1]); err == nil {
+					t.Fatalf("GetRange(%d, %d) of a truncated reply: %d bytes and no error", rg[0], rg[1], len(b))
+				}
+			}
+			if n := proxy.Count(c.kind); n < int64(len(ranges)) {
+				t.Fatalf("%d truncations injected for %d reads", n, len(ranges))
+			}
+		})
+	}
+	t.Run("retried", func(t *testing.T) {
+		proxy := testservers.StartFaultProxy(t, srv.Endpoint, testservers.FaultRates{ShortGet: 0.2, CutGet: 0.2}, 2)
+		proxy.Enable()
+		s := open(t, srv.URL(bucket, "endpoint="+proxy.URL, "retries=20"))
+		for range 4 {
+			for _, rg := range ranges {
+				want := data[rg[0]:]
+				if rg[1] >= 0 && rg[0]+rg[1] < int64(len(data)) {
+					want = data[rg[0] : rg[0]+rg[1]]
+				}
+				b, err := s.GetRange(ctx, "k", rg[0], rg[1])
+				if err != nil || !bytes.Equal(b, want) {
+					t.Fatalf("GetRange(%d, %d): %d bytes, want %d; %v", rg[0], rg[1], len(b), len(want), err)
+				}
+			}
+		}
+		if proxy.Count(testservers.FaultShortGet) == 0 || proxy.Count(testservers.FaultCutGet) == 0 {
+			t.Fatalf("no truncation injected: %s", proxy.Summary())
+		}
+	})
 }

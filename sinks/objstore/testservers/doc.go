@@ -4,7 +4,9 @@
 // Each Start function points the environment at its server with
 // t.Setenv (so it cannot be used from parallel tests) and stops the
 // server when the test ends; URL returns the store URL to give
-// objstore.Open or the broker's Config.Objects.
+// objstore.Open or the broker's Config.Objects. StartFaultProxy puts a
+// fault-injecting HTTP proxy (errors, latency, lost replies, truncated
+// reads) in front of an S3 server.
 //
 // Azurite is the npm package azurite, installed by `make objstore-deps`
 // into testdata/azurite/node_modules here. StartAzurite fails the test,
