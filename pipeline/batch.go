@@ -75,9 +75,13 @@ func (b *batchStage[I]) run(ctx context.Context, in <-chan I, out chan<- []I) {
 		var ok bool
 		select {
 		case first, ok = <-in:
-		case <-ctx.Done():
-			stop(nil)
-			return
+		default:
+			select {
+			case first, ok = <-in:
+			case <-ctx.Done():
+				stop(nil)
+				return
+			}
 		}
 		if !ok {
 			close(out)
@@ -140,9 +144,13 @@ func (b *batchStage[I]) run(ctx context.Context, in <-chan I, out chan<- []I) {
 		if len(g.items) > 0 && (!b.obs.on || b.report(g, first, start)) {
 			select {
 			case out <- g.items:
-			case <-ctx.Done():
-				stop(g.items)
-				return
+			default:
+				select {
+				case out <- g.items:
+				case <-ctx.Done():
+					stop(g.items)
+					return
+				}
 			}
 		}
 		if closed {

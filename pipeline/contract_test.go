@@ -282,3 +282,43 @@ func TestCancelFailsLingeringBatch(t *testing.T) {
 	}
 	close(in)
 }
+
+// BenchmarkMapOverhead measures what a Map stage (recover per item, the
+// context checks, ordered output) costs over its baseline in the same run:
+// a bare goroutine applying the same function between two channels.
+func BenchmarkMapOverhead(b *testing.B) {
+	fn := func(_ context.Context, i int) (int, bool) { return i, true }
+	run := func(b *testing.B, start func(ctx context.Context, in <-chan int) <-chan int) {
+		b.ReportAllocs()
+		b.SetBytes(8)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		in := make(chan int, 1024)
+		done := Go(start(ctx, in), func(int) {})
+		for i := 0; i < b.N; i++ {
+			in <- i
+		}
+		close(in)
+		<-done
+	}
+	b.Run("bare", func(b *testing.B) {
+		run(b, func(ctx context.Context, in <-chan int) <-chan int {
+			out := make(chan int, 1024)
+			go func() {
+				defer close(out)
+				for i := range in {
+					if o, ok := fn(ctx, i); ok {
+						out <- o
+					}
+				}
+			}()
+			return out
+		})
+	})
+	b.Run("map", func(b *testing.B) {
+		run(b, Map("id", MapConfig{Buffer: 1024}, fn).Run)
+	})
+	b.Run("map-4-workers", func(b *testing.B) {
+		run(b, Map("id", MapConfig{Workers: 4, Buffer: 1024}, fn).Run)
+	})
+}

@@ -92,23 +92,33 @@ func (m *mapStage[I, O]) Run(ctx context.Context, in <-chan I) <-chan O {
 }
 
 func (m *mapStage[I, O]) runSerial(ctx context.Context, in <-chan I, out chan<- O) {
+	// Each channel operation tries the plain operation first (no select
+	// over two channels, which costs several times more) and waits on
+	// the context only when it would block.
+	done := ctx.Done()
 	for {
 		var item I
 		var ok bool
 		select {
 		case item, ok = <-in:
-		case <-ctx.Done():
-			m.stop(ctx, in, out)
-			return
+		default:
+			select {
+			case item, ok = <-in:
+			case <-done:
+				m.stop(ctx, in, out)
+				return
+			}
 		}
 		if !ok {
 			close(out)
 			return
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-done:
 			m.faults.cancel(ctx, item)
 			m.stop(ctx, in, out)
 			return
+		default:
 		}
 		o, ok := m.call(ctx, item)
 		if !ok {
@@ -116,10 +126,14 @@ func (m *mapStage[I, O]) runSerial(ctx context.Context, in <-chan I, out chan<- 
 		}
 		select {
 		case out <- o:
-		case <-ctx.Done():
-			m.faults.cancel(ctx, o)
-			m.stop(ctx, in, out)
-			return
+		default:
+			select {
+			case out <- o:
+			case <-done:
+				m.faults.cancel(ctx, o)
+				m.stop(ctx, in, out)
+				return
+			}
 		}
 	}
 }
@@ -141,22 +155,29 @@ func (m *mapStage[I, O]) dispatch(ctx context.Context, in <-chan I, slots chan<-
 		}
 		drainCancelled(ctx, &m.faults, in)
 	}
+	done := ctx.Done()
 	for {
 		var item I
 		var ok bool
 		select {
 		case item, ok = <-in:
-		case <-ctx.Done():
-			cancelled(nil)
-			return
+		default:
+			select {
+			case item, ok = <-in:
+			case <-done:
+				cancelled(nil)
+				return
+			}
 		}
 		if !ok {
 			close(slots)
 			return
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-done:
 			cancelled(&item)
 			return
+		default:
 		}
 		select {
 		case sem <- struct{}{}:
@@ -182,22 +203,29 @@ func (m *mapStage[I, O]) dispatch(ctx context.Context, in <-chan I, slots chan<-
 
 func (m *mapStage[I, O]) collect(ctx context.Context, slots <-chan chan mapResult[O], out chan<- O) {
 	defer close(out)
+	done := ctx.Done()
 	for slot := range slots {
 		select {
 		case r := <-slot:
 			if !r.ok {
 				continue
 			}
-			if ctx.Err() != nil {
+			select {
+			case <-done:
 				m.faults.cancel(ctx, r.out)
 				continue
+			default:
 			}
 			select {
 			case out <- r.out:
-			case <-ctx.Done():
-				m.faults.cancel(ctx, r.out)
+			default:
+				select {
+				case out <- r.out:
+				case <-done:
+					m.faults.cancel(ctx, r.out)
+				}
 			}
-		case <-ctx.Done():
+		case <-done:
 			// Cancelled while a worker still runs: the output closes
 			// now, and the item is failed when the worker returns.
 			go func() {
