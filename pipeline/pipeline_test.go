@@ -120,17 +120,6 @@ func TestBatchZeroLingerTakesOnlyReady(t *testing.T) {
 	}
 }
 
-func TestCompletionExactlyOnce(t *testing.T) {
-	var calls atomic.Int32
-	c := NewCompletion(func(int64, error) { calls.Add(1) })
-	for i := 0; i < 3; i++ {
-		c.Done(int64(i), nil)
-	}
-	if calls.Load() != 1 || c.Extra() != 2 || !c.Completed() {
-		t.Fatalf("calls=%d extra=%d", calls.Load(), c.Extra())
-	}
-}
-
 func BenchmarkMap(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(8)

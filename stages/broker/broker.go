@@ -291,13 +291,13 @@ func (b *Broker) Close() error {
 		}
 		// Leave every answer at once: clients move to the other brokers.
 		b.reg.close()
-		drained := make(chan struct{})
-		go func() { b.produce.Close(); close(drained) }()
-		select {
-		case <-drained:
-		case <-time.After(b.cfg.ShutdownTimeout):
-			b.log.Warn("shutdown timeout: in-flight produces not drained")
+		// In-flight produces drain for up to the shutdown timeout; then
+		// those left are failed (retriable), so that no client hangs.
+		drainCtx, cancelDrain := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		if err := b.produce.Shutdown(drainCtx); err != nil {
+			b.log.Warn("shutdown timeout: in-flight produces failed, not drained")
 		}
+		cancelDrain()
 		b.kafka.Close()
 		b.fetch.Close()
 		b.groups.Close()

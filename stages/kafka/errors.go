@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicedata/sluice/codec"
+	"github.com/sluicedata/sluice/pipeline"
 	"github.com/sluicedata/sluice/sinks/meta"
 	"github.com/sluicedata/sluice/stages/fetch"
 	"github.com/sluicedata/sluice/stages/produce"
@@ -44,6 +45,10 @@ func errorCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code // retriable: the client moves to another broker
 	case errors.Is(err, produce.ErrStorage), errors.Is(err, fetch.ErrStorage), errors.Is(err, meta.ErrObjectExpired),
 		errors.Is(err, meta.ErrUnavailable):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, pipeline.ErrPanic):
+		// A stage panicked on the batch (a store SDK or callback bug): the
+		// broker lives on, and a retry may well succeed.
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code

@@ -51,7 +51,7 @@ type Batch struct {
 	Header codec.BatchHeader
 	// Arrived is when the request was read; LogAppendTime uses it.
 	Arrived time.Time
-	Done    *pipeline.Completion
+	Done    *pipeline.Completion[int64]
 	// Trace is the span context of the request the batch came in, zero
 	// when that request is not traced: the batch's stage spans are its
 	// children, and the spans of its flush link to it.
@@ -81,6 +81,11 @@ func (b *Batch) idempotent() bool {
 }
 
 func (b *Batch) fail(err error) { b.Done.Done(-1, err) }
+
+// Fail implements pipeline.Failer: the engine fails a batch a stage
+// panicked on, or one a cancelled stage held. It leaves a batch already
+// completed alone.
+func (b *Batch) Fail(err error) { b.Done.DoneIfPending(-1, err) }
 
 // Errors the pipeline completes batches with. The Kafka front end maps them
 // (and the meta.Err* values) to protocol error codes.

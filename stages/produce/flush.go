@@ -37,6 +37,14 @@ func (f *Flush) QueuedAt() time.Time { return f.queued }
 // SetQueuedAt implements pipeline.Stamped.
 func (f *Flush) SetQueuedAt(t time.Time) { f.queued = t }
 
+// Fail implements pipeline.Failer: it fails the flush's batches not yet
+// completed (a stage panicked on the flush, or was cancelled).
+func (f *Flush) Fail(err error) {
+	for _, b := range f.Batches {
+		b.Fail(err)
+	}
+}
+
 // Bytes is the flush's batch bytes.
 func (f *Flush) Bytes() int64 {
 	var n int64

@@ -117,9 +117,10 @@ func (c *Config) setDefaults() {
 
 // Pipeline is a running produce pipeline.
 type Pipeline struct {
-	cfg  Config
-	in   chan *Batch
-	done <-chan struct{}
+	cfg    Config
+	in     chan *Batch
+	done   <-chan struct{}
+	cancel context.CancelCauseFunc
 
 	mu     sync.RWMutex
 	closed bool
@@ -147,7 +148,10 @@ func Start(cfg Config) (*Pipeline, error) {
 	}
 	cfg.setDefaults()
 	p := &Pipeline{cfg: cfg, in: make(chan *Batch, cfg.QueueDepth), limits: meta.LimitsOf(cfg.Meta)}
-	ctx := context.Background()
+	// The stages run until intake closes and they drain (Close), or until
+	// Shutdown cancels them.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	p.cancel = cancel
 	obs := cfg.Observer
 	if cfg.Tracer != nil {
 		obs = &tracingObserver{next: obs, tracer: cfg.Tracer}
@@ -156,23 +160,30 @@ func Start(cfg Config) (*Pipeline, error) {
 	batchSize := func(v any) int64 { return v.(*Batch).Size() }
 	flushSize := func(v any) int64 { return v.(*Flush).Bytes() }
 	seq := newSequencer(cfg.Meta, cfg.SequenceStateTTL)
+	onPanic := p.logPanic
 
-	decoded := pipeline.Map("decode", pipeline.MapConfig{Workers: cfg.DecodeWorkers, Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, decode).Run(ctx, p.in)
-	sequenced := pipeline.Map("sequence", pipeline.MapConfig{Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize}, seq.sequence).Run(ctx, decoded)
+	decoded := pipeline.Map("decode", pipeline.MapConfig{Workers: cfg.DecodeWorkers, Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize, OnPanic: onPanic}, decode).Run(ctx, p.in)
+	sequenced := pipeline.Map("sequence", pipeline.MapConfig{Buffer: cfg.QueueDepth, Observer: obs, Size: batchSize, OnPanic: onPanic}, seq.sequence).Run(ctx, decoded)
 	gathered := pipeline.Batch[*Batch]("cashier", pipeline.BatchConfig{
 		MaxCount: cfg.FlushBatches, MaxBytes: cfg.FlushBytes, Linger: cfg.Linger,
-		Buffer: 2, Observer: obs, Size: batchSize,
+		Buffer: 2, Observer: obs, Size: batchSize, OnPanic: onPanic,
 	}).Run(ctx, sequenced)
 	if p.limits.Bounded() {
 		gathered = (&flushSplitter{limits: p.limits, buffer: 2}).Run(ctx, gathered)
 	}
-	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2, Observer: obs}, p.newFlush).Run(ctx, gathered)
-	compressed := pipeline.Map("compress", pipeline.MapConfig{Workers: 2, Buffer: 2, Observer: obs, Size: flushSize}, compress).Run(ctx, flushes)
-	uploaded := pipeline.Map("upload", pipeline.MapConfig{Workers: cfg.UploadConcurrency, Buffer: cfg.UploadConcurrency, Observer: obs, Size: flushSize}, p.upload).Run(ctx, compressed)
-	groups := pipeline.Batch[*Flush]("commit-group", pipeline.BatchConfig{MaxCount: cfg.CommitGroup, Observer: obs, Size: flushSize}).Run(ctx, uploaded)
-	committed := pipeline.Map("commit", pipeline.MapConfig{Observer: obs}, p.commit).Run(ctx, groups)
-	p.done = pipeline.Go(committed, p.ack)
+	flushes := pipeline.Map("flush", pipeline.MapConfig{Buffer: 2, Observer: obs, OnPanic: onPanic}, p.newFlush).Run(ctx, gathered)
+	compressed := pipeline.Map("compress", pipeline.MapConfig{Workers: 2, Buffer: 2, Observer: obs, Size: flushSize, OnPanic: onPanic}, compress).Run(ctx, flushes)
+	uploaded := pipeline.Map("upload", pipeline.MapConfig{Workers: cfg.UploadConcurrency, Buffer: cfg.UploadConcurrency, Observer: obs, Size: flushSize, OnPanic: onPanic}, p.upload).Run(ctx, compressed)
+	groups := pipeline.Batch[*Flush]("commit-group", pipeline.BatchConfig{MaxCount: cfg.CommitGroup, Observer: obs, Size: flushSize, OnPanic: onPanic}).Run(ctx, uploaded)
+	committed := pipeline.Map("commit", pipeline.MapConfig{Observer: obs, OnPanic: onPanic}, p.commit).Run(ctx, groups)
+	p.done = pipeline.GoWith("ack", pipeline.SinkConfig{Observer: obs, OnPanic: onPanic}, committed, p.ack)
 	return p, nil
+}
+
+// logPanic logs a stage's panic; the engine has failed the batches it
+// held (ErrPanic, a retriable storage error to the client) and carries on.
+func (p *Pipeline) logPanic(pe *pipeline.PanicError) {
+	p.cfg.Logger.Error("produce stage panicked; its batches failed", "stage", pe.Stage, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 }
 
 // Submit hands a batch to the pipeline; its Done is called exactly once.
@@ -196,13 +207,36 @@ func (p *Pipeline) Submit(ctx context.Context, b *Batch) {
 
 // Close stops intake and waits until every submitted batch is completed.
 func (p *Pipeline) Close() {
+	p.stopIntake()
+	<-p.done
+}
+
+// Shutdown is Close bounded by ctx: it stops intake and lets the pipeline
+// drain until ctx ends; then it cancels the stages, which fail the batches
+// they still hold with ErrShuttingDown (retriable: the client moves to
+// another broker), and returns ctx's error once they have. A stage call
+// under way (an upload, a commit) is cancelled through its context, not
+// waited out, except that the single-worker stages finish their current
+// call.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	p.stopIntake()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+	}
+	p.cancel(ErrShuttingDown)
+	<-p.done
+	return ctx.Err()
+}
+
+func (p *Pipeline) stopIntake() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
 		close(p.in)
 	}
 	p.mu.Unlock()
-	<-p.done
 }
 
 func (p *Pipeline) newFlush(_ context.Context, batches []*Batch) (*Flush, bool) {

@@ -54,6 +54,13 @@ func (o *tracingObserver) Queue(stage string, depth func() int) {
 	}
 }
 
+// Panicked forwards a stage panic to the next observer, which counts it.
+func (o *tracingObserver) Panicked(stage string, err *pipeline.PanicError) {
+	if po, ok := o.next.(pipeline.PanicObserver); ok {
+		po.Panicked(stage, err)
+	}
+}
+
 func (o *tracingObserver) Item(stage string, item any, m pipeline.Measure) {
 	if io, ok := o.next.(pipeline.ItemObserver); ok {
 		io.Item(stage, item, m)

@@ -29,6 +29,7 @@ var DurationBuckets = []float64{
 // that the per-item cost is two histogram records and a few atomic adds.
 type StageObserver struct {
 	work, wait metric.Float64Histogram
+	panics     metric.Int64Counter
 
 	stages sync.Map // stage name -> *stageOpts
 
@@ -39,6 +40,7 @@ type StageObserver struct {
 
 type stageOpts struct {
 	record  []metric.RecordOption
+	add     []metric.AddOption
 	observe []metric.ObserveOption
 	set     attribute.Set
 
@@ -104,6 +106,19 @@ func NewStageObserver(m metric.Meter) (*StageObserver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.panics, err = m.Int64Counter("sluice.pipeline.panics", metric.WithUnit("{panic}"),
+		metric.WithDescription("Panics in a pipeline stage; each failed the item the stage held, and the broker carried on.")); err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableCounter("sluice.pipeline.extra_completions", metric.WithUnit("{call}"),
+		metric.WithDescription("Second calls to an item's completion (a bug; ignored)."),
+		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+			obs.Observe(pipeline.ExtraCompletions())
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -114,6 +129,7 @@ func (o *StageObserver) opts(stage string) *stageOpts {
 	set := attribute.NewSet(attribute.String("stage", stage))
 	so := &stageOpts{
 		record:  []metric.RecordOption{metric.WithAttributeSet(set)},
+		add:     []metric.AddOption{metric.WithAttributeSet(set)},
 		observe: []metric.ObserveOption{metric.WithAttributeSet(set)},
 		set:     set,
 	}
@@ -153,6 +169,11 @@ func (o *StageObserver) record(so *stageOpts, queueWait, work time.Duration, ite
 	}
 }
 
+// Panicked implements pipeline.PanicObserver.
+func (o *StageObserver) Panicked(stage string, _ *pipeline.PanicError) {
+	o.panics.Add(context.Background(), 1, o.opts(stage).add...)
+}
+
 // Queue implements pipeline.QueueObserver.
 func (o *StageObserver) Queue(stage string, depth func() int) {
 	so := o.opts(stage)
@@ -164,4 +185,5 @@ func (o *StageObserver) Queue(stage string, depth func() int) {
 var (
 	_ pipeline.ItemObserver  = (*StageObserver)(nil)
 	_ pipeline.QueueObserver = (*StageObserver)(nil)
+	_ pipeline.PanicObserver = (*StageObserver)(nil)
 )
