@@ -82,7 +82,25 @@ type fuzzServer struct {
 	mu      sync.Mutex
 	execs   int
 	topicID []meta.TopicID // ids of existing topics, refreshed now and then
-	members []string       // member ids the broker handed out
+	learned learned        // ids the broker handed out
+}
+
+// learned holds ids from past answers (the last few of each kind), so
+// that generated requests can continue a group, fetch session or
+// idempotent producer a past exec started.
+type learned struct {
+	members   []string
+	sessions  []int32
+	producers []int64
+}
+
+// keep adds v to the last eight of a kind.
+func keep[T any](list []T, v T, n int) []T {
+	if len(list) < 8 {
+		return append(list, v)
+	}
+	list[n%8] = v
+	return list
 }
 
 func newFuzzServer(tb testing.TB) *fuzzServer {
@@ -158,7 +176,7 @@ func (fs *fuzzServer) exec(t *testing.T, api, version uint8, generate bool, data
 		fs.refreshTopicIDs()
 		fs.mu.Lock()
 	}
-	g := &fuzzGen{src: data, topicIDs: fs.topicID, members: fs.members}
+	g := &fuzzGen{src: data, topicIDs: fs.topicID, learned: fs.learned}
 	fs.mu.Unlock()
 
 	req := kmsg.RequestForKey(h.key)
@@ -196,14 +214,22 @@ func (fs *fuzzServer) exec(t *testing.T, api, version uint8, generate bool, data
 	case expectAnswer && resp == nil:
 		t.Fatalf("%s v%d: no answer before the next request's", kmsg.NameForKey(h.key), v)
 	}
-	if jr, ok := resp.(*kmsg.JoinGroupResponse); ok && jr.MemberID != "" {
-		fs.mu.Lock()
-		if len(fs.members) < 8 {
-			fs.members = append(fs.members, jr.MemberID)
-		} else {
-			fs.members[fs.execs%8] = jr.MemberID
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	l := &fs.learned
+	switch a := resp.(type) {
+	case *kmsg.JoinGroupResponse:
+		if a.MemberID != "" {
+			l.members = keep(l.members, a.MemberID, fs.execs)
 		}
-		fs.mu.Unlock()
+	case *kmsg.FetchResponse:
+		if a.SessionID != 0 {
+			l.sessions = keep(l.sessions, a.SessionID, fs.execs)
+		}
+	case *kmsg.InitProducerIDResponse:
+		if a.ErrorCode == 0 {
+			l.producers = keep(l.producers, a.ProducerID, fs.execs)
+		}
 	}
 }
 
@@ -389,7 +415,7 @@ func (p *panicLog) take() string {
 type fuzzGen struct {
 	src      []byte
 	topicIDs []meta.TopicID
-	members  []string
+	learned  learned
 }
 
 func (g *fuzzGen) byte() byte {
@@ -443,8 +469,8 @@ func (g *fuzzGen) string(field string) string {
 	c := g.byte()
 	switch {
 	case c < 176:
-		if strings.Contains(field, "Member") && len(g.members) > 0 && c%2 == 0 {
-			return g.members[int(g.byte())%len(g.members)]
+		if m := g.learned.members; strings.Contains(field, "Member") && len(m) > 0 && c%2 == 0 {
+			return m[int(g.byte())%len(m)]
 		}
 		d := dictionary(field)
 		return d[int(g.byte())%len(d)]
@@ -469,6 +495,12 @@ func (g *fuzzGen) int(bits int, field string) int64 {
 		default:
 			return int64(c % 100)
 		}
+	}
+	if ss := g.learned.sessions; field == "SessionID" && len(ss) > 0 && g.byte()%2 == 0 {
+		return int64(ss[int(g.byte())%len(ss)])
+	}
+	if ps := g.learned.producers; field == "ProducerID" && len(ps) > 0 && g.byte()%2 == 0 {
+		return ps[int(g.byte())%len(ps)]
 	}
 	maxV := int64(1)<<(bits-1) - 1
 	switch c := g.byte(); c % 8 {
@@ -590,8 +622,8 @@ func (g *fuzzGen) recordBatch(c byte) []byte {
 		Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: ts, MaxTimestamp: ts,
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 	}
-	if g.byte()%4 == 0 { // idempotent: producer ids the broker handed out are small
-		h.ProducerID = int64(g.byte() % 4)
+	if g.byte()%4 == 0 { // idempotent
+		h.ProducerID = g.int(64, "ProducerID")
 		h.ProducerEpoch = int16(g.byte() % 3)
 		h.BaseSequence = int32(g.byte() % 8)
 	}
