@@ -9,15 +9,19 @@ package kafka
 // that fills every field of the kmsg request struct by reflection (topic
 // and group names from a small dictionary, ids of topics that exist, valid
 // record batches, bounded arrays, boundary integers), which reaches far
-// deeper into the handlers than random bytes that rarely parse.
+// deeper into the handlers than random bytes that rarely parse. A generated
+// input may pipeline up to maxPipelined requests on its connection, so
+// that handlers overlap and answers must keep their order.
 //
 // Each exec asserts that no handler panicked (conn.go recovers a panic into
 // a closed connection and a "handler panic" log line, which fails the
-// target here), and that the broker either answered with a response that
-// kmsg parses at the request's version with the request's correlation id
-// (none for acks=0), or closed the connection, within fuzzHangTimeout. An
-// ApiVersions request pipelined behind the fuzzed one tells an acks=0
-// produce (no answer, as in Kafka) apart from a hung handler. Once per run,
+// target here), and that the broker either answered each request, in
+// order, with a response that kmsg parses at the request's version with
+// the request's correlation id (none for acks=0), or closed the
+// connection, within fuzzHangTimeout; a request kmsg cannot parse must
+// close it. An ApiVersions request pipelined behind the fuzzed ones tells
+// an acks=0 produce (no answer, as in Kafka) apart from a hung handler.
+// Once per run,
 // a kgo client then produces and consumes through the same Server over
 // TCP, to show the stores are still usable.
 
@@ -59,7 +63,6 @@ const (
 	fuzzTopic           = "fuzz"
 	fuzzTopicPartitions = 3
 	fuzzGroup           = "fuzz-group"
-	fuzzCorrelationID   = 0x5eed
 	sentinelCorrelation = 0x7e57
 )
 
@@ -167,9 +170,27 @@ func (fs *fuzzServer) pick(api, version uint8) (handler, int16) {
 	return h, h.minVersion + int16(int(version)%int(h.maxVersion-h.minVersion+1))
 }
 
-// exec runs one fuzz input.
+// fuzzRequest is one request of an exec.
+type fuzzRequest struct {
+	key, version int16
+	body         []byte
+	// parses: kmsg parses body, so the broker must answer it (unless
+	// acks=0: answer false) or close the connection; when it does not
+	// parse, the broker must close.
+	parses, answer bool
+}
+
+func (r fuzzRequest) String() string { return fmt.Sprintf("%s v%d", kmsg.NameForKey(r.key), r.version) }
+
+// maxPipelined bounds the requests one generated input sends on its
+// connection before the ApiVersions sentinel.
+const maxPipelined = 4
+
+// exec runs one fuzz input: raw, one request whose body is data; generated,
+// a request from data, and while the bytes left ask for it (a byte that is
+// a multiple of 4) up to maxPipelined-1 more, picked by the next two
+// bytes, sent back to back so that their handlers overlap.
 func (fs *fuzzServer) exec(t *testing.T, api, version uint8, generate bool, data []byte) {
-	h, v := fs.pick(api, version)
 	fs.mu.Lock()
 	if fs.execs++; fs.execs%64 == 0 {
 		fs.mu.Unlock()
@@ -179,66 +200,72 @@ func (fs *fuzzServer) exec(t *testing.T, api, version uint8, generate bool, data
 	g := &fuzzGen{src: data, topicIDs: fs.topicID, learned: fs.learned}
 	fs.mu.Unlock()
 
-	req := kmsg.RequestForKey(h.key)
-	req.SetVersion(v)
-	var body []byte
-	parses := true
-	if generate {
-		g.fill(reflect.ValueOf(req).Elem(), "")
+	var reqs []fuzzRequest
+	for {
+		h, v := fs.pick(api, version)
+		req := kmsg.RequestForKey(h.key)
 		req.SetVersion(v)
-		body = req.AppendTo(nil)
-	} else {
-		// The broker parses the body with kmsg too: it must close the
-		// connection exactly when this fails.
-		body = data
-		parses = req.ReadFrom(data) == nil
+		fr := fuzzRequest{key: h.key, version: v, parses: true}
+		if generate {
+			g.fill(reflect.ValueOf(req).Elem(), "")
+			req.SetVersion(v)
+			fr.body = req.AppendTo(nil)
+		} else {
+			// The broker parses the body with kmsg too.
+			fr.body = data
+			fr.parses = req.ReadFrom(data) == nil
+		}
+		p, isProduce := req.(*kmsg.ProduceRequest)
+		fr.answer = fr.parses && !(isProduce && p.Acks == 0)
+		reqs = append(reqs, fr)
+		if !generate || len(reqs) == maxPipelined || len(g.src) == 0 || g.byte()%4 != 0 {
+			break
+		}
+		api, version = g.byte(), g.byte()
 	}
-	expectAnswer := parses
-	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
-		expectAnswer = false
-	}
-	resp, closed, err := fs.roundTrip(h.key, v, body)
+
+	resps, closed, err := fs.roundTrip(reqs)
 	if msg := fs.panics.take(); msg != "" {
-		t.Fatalf("%s v%d: handler panic (connection closed):\n%s", kmsg.NameForKey(h.key), v, msg)
+		t.Fatalf("%v: handler panic (connection closed):\n%s", reqs, msg)
 	}
 	if err != nil {
-		t.Fatalf("%s v%d: %v", kmsg.NameForKey(h.key), v, err)
+		t.Fatalf("%v: %v", reqs, err)
 	}
-	switch {
-	case !parses && !closed:
-		t.Fatalf("%s v%d: a request kmsg cannot parse did not close the connection", kmsg.NameForKey(h.key), v)
-	case closed:
-		return
-	case !expectAnswer && resp != nil:
-		t.Fatalf("%s v%d acks=0: got an answer", kmsg.NameForKey(h.key), v)
-	case expectAnswer && resp == nil:
-		t.Fatalf("%s v%d: no answer before the next request's", kmsg.NameForKey(h.key), v)
+	if !closed {
+		for _, r := range reqs {
+			if !r.parses {
+				t.Fatalf("%v: %v does not parse, and the connection stayed open", reqs, r)
+			}
+		}
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	l := &fs.learned
-	switch a := resp.(type) {
-	case *kmsg.JoinGroupResponse:
-		if a.MemberID != "" {
-			l.members = keep(l.members, a.MemberID, fs.execs)
-		}
-	case *kmsg.FetchResponse:
-		if a.SessionID != 0 {
-			l.sessions = keep(l.sessions, a.SessionID, fs.execs)
-		}
-	case *kmsg.InitProducerIDResponse:
-		if a.ErrorCode == 0 {
-			l.producers = keep(l.producers, a.ProducerID, fs.execs)
+	for _, resp := range resps {
+		switch a := resp.(type) {
+		case *kmsg.JoinGroupResponse:
+			if a.MemberID != "" {
+				l.members = keep(l.members, a.MemberID, fs.execs)
+			}
+		case *kmsg.FetchResponse:
+			if a.SessionID != 0 {
+				l.sessions = keep(l.sessions, a.SessionID, fs.execs)
+			}
+		case *kmsg.InitProducerIDResponse:
+			if a.ErrorCode == 0 {
+				l.producers = keep(l.producers, a.ProducerID, fs.execs)
+			}
 		}
 	}
 }
 
-// roundTrip sends the request body (with a v1/v2 header) and an
-// ApiVersions request behind it on a fresh connection served by conn.serve,
-// and returns the parsed answer to the first (nil if none came before the
-// second's), or closed if the broker closed the connection first. err is a
-// broken answer or a hang.
-func (fs *fuzzServer) roundTrip(key, version int16, body []byte) (resp kmsg.Response, closed bool, err error) {
+// roundTrip sends the requests (correlation ids 0, 1, …, with v1/v2
+// headers) and an ApiVersions sentinel behind them on a fresh connection
+// served by conn.serve, and returns the parsed answers, or closed if the
+// broker closed the connection first. err is an answer that breaks the
+// protocol (out of order, unparsable, one owed and missing, one not
+// owed) or a hang.
+func (fs *fuzzServer) roundTrip(reqs []fuzzRequest) (resps []kmsg.Response, closed bool, err error) {
 	client, server := net.Pipe()
 	c := newConn(fs.s, server)
 	served := make(chan struct{})
@@ -257,36 +284,52 @@ func (fs *fuzzServer) roundTrip(key, version int16, body []byte) (resp kmsg.Resp
 		}
 	}()
 
-	frames := appendRequestFrame(nil, key, version, fuzzCorrelationID, body)
+	var frames []byte
+	for i, r := range reqs {
+		frames = appendRequestFrame(frames, r.key, r.version, int32(i), r.body)
+	}
 	frames = appendRequestFrame(frames, kmsg.ApiVersions.Int16(), 0, sentinelCorrelation, nil)
 	go func() { _, _ = client.Write(frames) }()
 
 	_ = client.SetReadDeadline(time.Now().Add(fuzzHangTimeout))
+	next := 0 // the first request whose answer may come
 	for {
 		frame, rerr := codec.ReadFrame(client, math.MaxInt32)
 		var ne net.Error
 		switch {
 		case errors.As(rerr, &ne) && ne.Timeout():
-			return resp, false, fmt.Errorf("no answer and no close within %v", fuzzHangTimeout)
+			return resps, false, fmt.Errorf("no answer and no close within %v (%d answered)", fuzzHangTimeout, len(resps))
 		case rerr != nil:
-			return resp, true, nil
+			return resps, true, nil
 		case len(frame) < 4:
-			return resp, false, fmt.Errorf("answer frame of %d bytes", len(frame))
+			return resps, false, fmt.Errorf("answer frame of %d bytes", len(frame))
 		}
 		corr := int32(binary.BigEndian.Uint32(frame))
-		switch corr {
-		case sentinelCorrelation:
-			return resp, false, nil
-		case fuzzCorrelationID:
-			if resp != nil {
-				return resp, false, errors.New("two answers to one request")
-			}
-			if resp, err = parseAnswer(key, version, frame[4:]); err != nil {
-				return nil, false, err
-			}
-		default:
-			return resp, false, fmt.Errorf("answer with correlation id %#x", corr)
+		k := int(corr)
+		if corr == sentinelCorrelation {
+			k = len(reqs)
 		}
+		if k < next || k > len(reqs) {
+			return resps, false, fmt.Errorf("answer with correlation id %#x after %d answers", corr, next)
+		}
+		for ; next < k; next++ {
+			if reqs[next].answer {
+				return resps, false, fmt.Errorf("no answer to %v before the next one's", reqs[next])
+			}
+		}
+		if k == len(reqs) {
+			return resps, false, nil
+		}
+		r := reqs[k]
+		if !r.answer {
+			return resps, false, fmt.Errorf("an answer to %v, which is owed none (acks=0)", r)
+		}
+		resp, err := parseAnswer(r.key, r.version, frame[4:])
+		if err != nil {
+			return resps, false, err
+		}
+		resps = append(resps, resp)
+		next = k + 1
 	}
 }
 
@@ -592,13 +635,24 @@ func (g *fuzzGen) fill(v reflect.Value, field string) {
 	}
 }
 
-// byteField fills a bytes field: record batches for Records, else short
-// opaque bytes (group protocol metadata, assignments).
+// byteField fills a bytes field: record batches for Records, consumer
+// protocol metadata and assignments (which the broker reads) for those,
+// else short opaque bytes.
 func (g *fuzzGen) byteField(field string) []byte {
 	c := g.byte()
 	switch {
 	case field == "Records" && c%4 != 0:
 		return g.recordBatch(c)
+	case field == "Metadata" && c%2 == 0:
+		m := &kmsg.ConsumerMemberMetadata{}
+		g.fill(reflect.ValueOf(m).Elem(), "")
+		m.Version = int16(c/2) % 4
+		return m.AppendTo(nil)
+	case field == "Assignment" && c%2 == 0:
+		m := &kmsg.ConsumerMemberAssignment{}
+		g.fill(reflect.ValueOf(m).Elem(), "")
+		m.Version = int16(c/2) % 4
+		return m.AppendTo(nil)
 	case c%5 == 0:
 		return nil
 	default:
