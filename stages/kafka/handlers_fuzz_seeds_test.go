@@ -241,7 +241,7 @@ func handlerFuzzSeeds(tb testing.TB) []fuzzSeed {
 		{"valid-fetch", fetchReq, 12},
 		{"valid-list-offsets", listOffsets, listOffsets.MaxVersion()},
 		{"valid-metadata", metadata, metadata.MaxVersion()},
-		{"valid-offset-commit", offsetCommit, offsetCommit.MaxVersion()},
+		{"valid-offset-commit", offsetCommit, 9}, // v10 names topics by id
 		{"valid-offset-fetch", offsetFetch, offsetFetch.MaxVersion()},
 		{"valid-find-coordinator", findCoordinator, findCoordinator.MaxVersion()},
 		{"valid-join-group", join, join.MaxVersion()},
