@@ -52,21 +52,31 @@ test: deps bench-deps
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags $(TESTTAGS) $(PKGS)
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -tags $(TESTTAGS) $(TESTFLAGS) $(PKGS)
 
 test-race: deps
 	$(GO) test -race -tags $(TESTTAGS) $(TESTFLAGS) $(PKGS)
 
-# fuzz runs each fuzz target for FUZZTIME (not part of make test; the seed
-# corpora run in make test as ordinary tests).
-FUZZTIME ?= 30s
+# fuzz runs every fuzz target of the repo for FUZZTIME each; fuzz-smoke
+# (part of make test) runs each for FUZZSMOKE, so that they keep working
+# and what they find quickly fails the tests. The seed corpora also run in
+# go test as ordinary tests. Targets are found by grepping the test files
+# for "func Fuzz" (go test -list is much slower); go test -fuzz takes one
+# target of one package per run.
+FUZZTIME  ?= 30s
+FUZZSMOKE ?= 5s
+fuzz-each = for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz ./$$(dirname $$f) $$t for $(1)"; \
+	    $(GO) test ./$$(dirname $$f) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(1) || exit 1; \
+	  done; \
+	done
+.PHONY: fuzz-smoke
 fuzz:
-	$(GO) test ./codec -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./codec -run '^$$' -fuzz '^FuzzParseBatch$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./codec -run '^$$' -fuzz '^FuzzCheckRecords$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeIntakeIndex$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecodeCatalog$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./stages/fetch -run '^$$' -fuzz '^FuzzCheckedRead$$' -fuzztime $(FUZZTIME)
+	@$(call fuzz-each,$(FUZZTIME))
+fuzz-smoke:
+	@$(call fuzz-each,$(FUZZSMOKE))
 
 # bench runs the sluice vs kfake suite (same franz-go load, one run each:
 # unthrottled produce, zstd, 5k records/s latency, a catch-up read of

@@ -13,6 +13,8 @@ package kafka
 //     replicas: every broker serves every partition);
 //   - NumPartitions 0 or below -1: INVALID_PARTITIONS (-1 takes
 //     num.partitions);
+//   - more than maxPartitionsPerRequest partitions in the request, this
+//     topic's included: POLICY_VIOLATION, as Kafka answers (KAFKA-17870);
 //   - ReplicationFactor 0 or below -1: INVALID_REPLICATION_FACTOR, and so
 //     is any factor above 1, as Kafka answers a factor above its broker
 //     count: Sluice keeps one copy of the data, in object storage;
@@ -75,6 +77,7 @@ func handleCreateTopics(s *Server, r *Request) error {
 	}
 
 	created := false
+	budget := int32(maxPartitionsPerRequest)
 	answered := make(map[string]bool, len(req.Topics))
 	for _, rt := range req.Topics {
 		if answered[rt.Topic] {
@@ -86,7 +89,7 @@ func handleCreateTopics(s *Server, r *Request) error {
 				fmt.Sprintf("Create topics request from client `%s` contains multiple entries for the topic %s", r.ClientID(), rt.Topic)))
 			continue
 		}
-		st, ok := s.createTopic(r, req, rt, exists, collides)
+		st, ok := s.createTopic(r, req, rt, exists, collides, &budget)
 		resp.Topics = append(resp.Topics, st)
 		created = created || (ok && !req.ValidateOnly)
 	}
@@ -107,8 +110,18 @@ func createTopicsError(name string, code int16, msg string) kmsg.CreateTopicsRes
 	return st
 }
 
-// createTopic checks and (unless ValidateOnly) creates one topic.
-func (s *Server) createTopic(r *Request, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, exists map[string]bool, collides map[string]string) (kmsg.CreateTopicsResponseTopic, bool) {
+// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions request may create, as Kafka's controller does: the
+// store writes a row per partition in one transaction, so an unbounded
+// count (up to 2^31 from one small request) would exhaust memory.
+const maxPartitionsPerRequest = 10000
+
+// errTooManyPartitions is Kafka's message for maxPartitionsPerRequest.
+const errTooManyPartitions = "Excessively large number of partitions per request."
+
+// createTopic checks and (unless ValidateOnly) creates one topic, taking
+// its partitions from the request's budget.
+func (s *Server) createTopic(r *Request, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, exists map[string]bool, collides map[string]string, budget *int32) (kmsg.CreateTopicsResponseTopic, bool) {
 	name := rt.Topic
 	if err := validTopicName(name); err != nil {
 		return createTopicsError(name, kerr.InvalidTopicException.Code, err.Error()), false
@@ -130,6 +143,8 @@ func (s *Server) createTopic(r *Request, req *kmsg.CreateTopicsRequest, rt kmsg.
 		partitions = s.cfg.DefaultPartitions
 	case partitions <= 0:
 		return createTopicsError(name, kerr.InvalidPartitions.Code, "Number of partitions was set to an invalid non-positive value."), false
+	case partitions > *budget:
+		return createTopicsError(name, kerr.PolicyViolation.Code, errTooManyPartitions), false
 	}
 	switch rf := rt.ReplicationFactor; {
 	case rf == -1 || rf == 1:
@@ -153,6 +168,7 @@ func (s *Server) createTopic(r *Request, req *kmsg.CreateTopicsRequest, rt kmsg.
 		configs[c.Name] = *c.Value
 	}
 
+	*budget -= partitions
 	t := meta.Topic{Name: name, Partitions: partitions, Configs: configs}
 	if !req.ValidateOnly {
 		var err error

@@ -8,7 +8,9 @@ package kafka
 // occurrence; nothing is changed for it), an unknown topic
 // UNKNOWN_TOPIC_OR_PARTITION, a Count not above the current count
 // INVALID_PARTITIONS with a message, a manual Assignment INVALID_REQUEST
-// (Sluice places no replicas). ValidateOnly checks and changes nothing.
+// (Sluice places no replicas), and a Count that would take the partitions
+// the request adds past maxPartitionsPerRequest POLICY_VIOLATION (as in
+// Kafka, KAFKA-19673). ValidateOnly checks and changes nothing.
 
 import (
 	"errors"
@@ -31,6 +33,7 @@ func handleCreatePartitions(s *Server, r *Request) error {
 		counts[rt.Topic]++
 	}
 	changed := false
+	budget := int64(maxPartitionsPerRequest)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -51,8 +54,12 @@ func handleCreatePartitions(s *Server, r *Request) error {
 			fail(kerr.InvalidPartitions.Code, "Topic already has %d partitions.", t.Partitions)
 		case len(rt.Assignment) > 0:
 			fail(kerr.InvalidRequest.Code, "manual partition assignment is not supported: every Sluice broker serves every partition")
+		case int64(rt.Count)-int64(t.Partitions) > budget:
+			fail(kerr.PolicyViolation.Code, errTooManyPartitions)
 		case req.ValidateOnly:
+			budget -= int64(rt.Count) - int64(t.Partitions)
 		default:
+			budget -= int64(rt.Count) - int64(t.Partitions)
 			err := s.cfg.Meta.CreatePartitions(r.Ctx, rt.Topic, rt.Count)
 			switch {
 			case errors.Is(err, meta.ErrInvalidPartitions):
