@@ -125,6 +125,13 @@ fault:
 	SLUICE_FAULT_DURATION=$(FAULT_TIME) SLUICE_FAULT_SEED=$(FAULT_SEED) \
 	  $(GO) test -count=1 -v -timeout 0 -run '^TestFaultSuite$$' ./stages/broker
 
+# test-long runs the tests too slow for make test (SLUICE_LONG_TESTS=1):
+# a Spanner (emulator) commit over 3,400 partitions at the default
+# mutation limit.
+.PHONY: test-long
+test-long:
+	SLUICE_LONG_TESTS=1 $(GO) test -tags $(TESTTAGS) -count=1 -timeout 30m -run 'TestSpannerWideIdempotentCommit' -v ./stages/broker
+
 vet:
 	$(GO) vet -tags $(TESTTAGS) $(PKGS)
 
