@@ -501,14 +501,33 @@ func TestFaultSuite(t *testing.T) {
 		}
 		return true
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for !caughtUp() && time.Now().Before(deadline) {
+	// A group that was rebalanced through the whole faulty phase (its
+	// members' connections cut, their brokers killed) is far behind on a
+	// loaded machine: the bound is a minute without its committed offsets
+	// moving, and in all twice the faulty phase or 90 seconds. Falling
+	// behind is reported; the checks below run anyway.
+	committedSum := func() (n int64) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, o := range l.committed {
+			n += o
+		}
+		return n
+	}
+	groupLimit := time.Now().Add(max(2*duration, 90*time.Second))
+	lastMoved, lastSum := time.Now(), committedSum()
+	for !caughtUp() && time.Now().Before(groupLimit) && time.Since(lastMoved) < time.Minute {
 		time.Sleep(200 * time.Millisecond)
+		if n := committedSum(); n != lastSum {
+			lastMoved, lastSum = time.Now(), n
+		}
 	}
 	if !caughtUp() {
 		l.mu.Lock()
-		t.Errorf("the group did not commit every partition's end in 90s after the faults: committed %v, ends %v", l.committed, endOf)
+		t.Errorf("the group did not commit every partition's end after the faults (a minute without progress, or twice the faulty phase): committed %v, ends %v", l.committed, endOf)
 		l.mu.Unlock()
+	} else {
+		t.Logf("+%v group committed every partition's end", time.Since(began).Round(time.Millisecond))
 	}
 	stopGroup()
 	gwg.Wait()
@@ -577,12 +596,16 @@ func TestFaultSuite(t *testing.T) {
 			lastReport = time.Now()
 			t.Logf("+%v fresh consumer: read/end%s", time.Since(began).Round(time.Millisecond), progress())
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fresh consumer: fetch %s/%d: %v", topic, p, err) })
+		var fetchErr error
+		fs.EachError(func(topic string, p int32, err error) {
+			fetchErr = err
+			t.Errorf("fresh consumer: fetch %s/%d: %v", topic, p, err)
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			tp := faultTP{r.Topic, r.Partition}
 			logRecs[tp] = append(logRecs[tp], r)
 		})
-		if t.Failed() {
+		if fetchErr != nil {
 			t.FailNow()
 		}
 	}
