@@ -56,6 +56,13 @@ type TxnPartition struct {
 	TP    TP     `json:"tp"`
 }
 
+// TxnOffset is one offset TxnOffsetCommit sent for a group, pending until
+// the transaction ends.
+type TxnOffset struct {
+	Group string `json:"group"`
+	GroupOffset
+}
+
 // Txn is the record of one transactional id: the whole transaction
 // coordinator state Kafka keeps per id, kept in the store so that any
 // broker serves any transactional request. The transaction logic (a later
@@ -75,6 +82,10 @@ type Txn struct {
 	Partitions []TxnPartition `json:"partitions,omitempty"`
 	// Groups are the consumer groups AddOffsetsToTxn added.
 	Groups []string `json:"groups,omitempty"`
+	// Offsets are the offsets TxnOffsetCommit sent in the current
+	// transaction: they reach the groups only when it commits, in the
+	// store transaction that writes the markers (docs/transactions.md).
+	Offsets []TxnOffset `json:"offsets,omitempty"`
 	// StartTime is when the current transaction became Ongoing (zero
 	// outside one): the lifecycle aborts it at StartTime+TimeoutMs.
 	StartTime time.Time `json:"start_time"`

@@ -56,13 +56,16 @@ func testTxnRecord(t *testing.T, s meta.Store) {
 	}
 	top := createTopic(t, s, "txn-topic", 2)
 	now := time.Now().Truncate(time.Millisecond).UTC()
+	md := "meta"
 	x := &meta.Txn{
 		TransactionalID: "tx1", ProducerID: 7, ProducerEpoch: 3,
 		LastProducerID: 7, LastProducerEpoch: 2,
 		State: meta.TxnOngoing, TimeoutMs: 60000,
 		Partitions: []meta.TxnPartition{{Topic: "txn-topic", TP: tpOf(top, 0)}, {Topic: "txn-topic", TP: tpOf(top, 1)}},
 		Groups:     []string{"g1", "g2"},
-		StartTime:  now, LastUpdate: now.Add(time.Second),
+		Offsets: []meta.TxnOffset{{Group: "g1", GroupOffset: meta.GroupOffset{
+			Topic: "in", Partition: 3, Offset: 42, LeaderEpoch: -1, Metadata: &md, CommitTime: now}}},
+		StartTime: now, LastUpdate: now.Add(time.Second),
 	}
 	putTxn(t, s, x)
 	got := getTxn(t, s, "tx1")
@@ -78,7 +81,7 @@ func testTxnRecord(t *testing.T, s meta.Store) {
 		if err != nil || cur == nil {
 			return errors.Join(err, errors.New("record missing"))
 		}
-		cur.State, cur.Partitions, cur.Groups, cur.StartTime = meta.TxnCompleteCommit, nil, nil, time.Time{}
+		cur.State, cur.Partitions, cur.Groups, cur.Offsets, cur.StartTime = meta.TxnCompleteCommit, nil, nil, nil, time.Time{}
 		if err := tx.PutTxn(cur); err != nil {
 			return err
 		}
