@@ -176,21 +176,7 @@ func testTxnConcurrentBumps(t *testing.T, s meta.Store) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				var wrote int16
-				err := s.Transactions().UpdateTxn(ctx, "fenced", func(tx meta.TxnTx) error {
-					x, err := tx.Txn()
-					if err != nil {
-						return err
-					}
-					if x == nil {
-						x = &meta.Txn{TransactionalID: "fenced", ProducerID: 1, LastProducerID: -1, LastProducerEpoch: -1}
-					} else {
-						x.LastProducerID, x.LastProducerEpoch = x.ProducerID, x.ProducerEpoch
-					}
-					x.ProducerEpoch++
-					wrote = x.ProducerEpoch
-					return tx.PutTxn(x)
-				})
+				wrote, err := bumpTxn(ctx, s, "fenced")
 				if err != nil {
 					t.Error(err)
 					return
