@@ -222,6 +222,8 @@ type Store interface {
 	Groups() Groups
 	// Brokers is the broker registry (brokers.go).
 	Brokers() Brokers
+	// Transactions is the transactional id store (transactions.go).
+	Transactions() Transactions
 	// Lifecycle holds archive, retention, vacuum and producer-state
 	// expiry operations (lifecycle.go).
 	Lifecycle() Lifecycle

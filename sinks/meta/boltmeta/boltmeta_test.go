@@ -59,6 +59,11 @@ func TestReopen(t *testing.T) {
 	if _, err := s.DeleteRecords(ctx, tp, 1); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Transactions().UpdateTxn(ctx, "tx", func(tx meta.TxnTx) error {
+		return tx.PutTxn(&meta.Txn{TransactionalID: "tx", ProducerID: pid2, ProducerEpoch: 4, State: meta.TxnOngoing})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +99,11 @@ func TestReopen(t *testing.T) {
 	// So does the registered epoch.
 	if _, err := s.BumpProducerEpoch(ctx, pid2, 0); !errors.Is(err, meta.ErrInvalidProducerEpoch) {
 		t.Fatalf("stale bump after reopen: %v", err)
+	}
+	// And the transactional id record.
+	if txns, err := s.Transactions().ListTxns(ctx); err != nil || len(txns) != 1 ||
+		txns[0].ProducerID != pid2 || txns[0].ProducerEpoch != 4 || txns[0].State != meta.TxnOngoing || txns[0].Version != 1 {
+		t.Fatalf("transactional ids after reopen = %+v, %v", txns, err)
 	}
 	next, err := s.NextProducerID(ctx)
 	if err != nil || next <= pid2 {

@@ -139,3 +139,33 @@ func TestNoMeterOnlyCounts(t *testing.T) {
 		t.Fatalf("reads %d", c.Reads.Load())
 	}
 }
+
+// TestTransactionsCounted: UpdateTxn counts as a write, ViewTxn and
+// ListTxns as reads, and each reaches the wrapped store.
+func TestTransactionsCounted(t *testing.T) {
+	ctx := context.Background()
+	var c instrumented.Counters
+	s, err := instrumented.New(memmeta.New(), &c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := s.Transactions()
+	if err := x.UpdateTxn(ctx, "t1", func(tx meta.TxnTx) error {
+		return tx.PutTxn(&meta.Txn{TransactionalID: "t1", ProducerID: 5})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got *meta.Txn
+	if err := x.ViewTxn(ctx, "t1", func(tx meta.TxnTx) error {
+		got, err = tx.Txn()
+		return err
+	}); err != nil || got == nil || got.ProducerID != 5 {
+		t.Fatalf("ViewTxn: %+v %v", got, err)
+	}
+	if all, err := x.ListTxns(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("ListTxns: %v %v", all, err)
+	}
+	if w, r := c.Writes.Load(), c.Reads.Load(); w != 1 || r != 2 {
+		t.Fatalf("writes %d reads %d, want 1 2", w, r)
+	}
+}

@@ -3,6 +3,7 @@ package kvmeta
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"reflect"
 	"testing"
@@ -99,4 +100,35 @@ func TestIndexKeyOrder(t *testing.T) {
 	if string(keyIndex(tp, math.MaxInt64)) >= string(keyIndex(meta.TP{Partition: 2}, 0)) {
 		t.Fatal("partitions interleave")
 	}
+}
+
+// FuzzDecodeTxn: a stored transactional id record, however damaged,
+// decodes or fails with an error, never a panic; what decodes encodes
+// to a value that decodes and encodes to the same bytes again.
+func FuzzDecodeTxn(f *testing.F) {
+	good, err := json.Marshal(&meta.Txn{TransactionalID: "t", ProducerID: 3, ProducerEpoch: 2, State: meta.TxnOngoing,
+		Partitions: []meta.TxnPartition{{Topic: "a", TP: meta.TP{Partition: 1}}}, Groups: []string{"g"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte("{"))
+	f.Add([]byte(`{"state":"x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := decodeTxn("t", b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(x)
+		if err != nil {
+			t.Fatalf("re-encode %+v: %v", x, err)
+		}
+		y, err := decodeTxn("t", again)
+		if err != nil {
+			t.Fatalf("decode own encoding %q: %v", again, err)
+		}
+		if third, err := json.Marshal(y); err != nil || !bytes.Equal(third, again) {
+			t.Fatalf("round trip of %q: %q then %q (%v)", b, again, third, err)
+		}
+	})
 }

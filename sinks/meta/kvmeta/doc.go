@@ -17,6 +17,7 @@
 //	"o" len(group) group topic 0 part    committed offset of a group
 //	"b" name                             registered broker (JSON; see brokers.go)
 //	"l" name                             lifecycle lease (JSON; see lifecycle.go)
+//	"r" transactional id                 transaction record (JSON; see transactions.go)
 //
 // Index keys end in the entry's LastOffset, big-endian (offsets are never
 // negative, so byte order is numeric order): Entries(tp, from) is one

@@ -51,6 +51,9 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"DeleteRecordsDropsEntries", testDeleteRecordsDropsEntries},
 		{"CommitDeadline", testCommitDeadline},
 		{"Leases", testLeases},
+		{"TxnRecord", testTxnRecord},
+		{"TxnConcurrentBumps", testTxnConcurrentBumps},
+		{"TxnExpire", testTxnExpire},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -47,11 +47,40 @@ type childReport struct {
 	// LastSeq is, per producer id and partition ("pid/part"), the last
 	// sequence number the child had accepted.
 	LastSeq map[string]int32 `json:"last_seq"`
+	// TxnEpochs are the epochs this child's bumps of the shared
+	// transactional id committed.
+	TxnEpochs []int16 `json:"txn_epochs"`
+}
+
+// multiTxnID is the transactional id every committer of every child
+// fences once per round, as InitProducerId through several brokers.
+const multiTxnID = "multi-txn"
+
+// bumpTxn fences the transactional id once and returns the epoch it
+// committed.
+func bumpTxn(ctx context.Context, s meta.Store, id string) (int16, error) {
+	var wrote int16
+	err := s.Transactions().UpdateTxn(ctx, id, func(tx meta.TxnTx) error {
+		x, err := tx.Txn()
+		if err != nil {
+			return err
+		}
+		if x == nil {
+			x = &meta.Txn{TransactionalID: id, ProducerID: 1, LastProducerID: -1, LastProducerEpoch: -1}
+		} else {
+			x.LastProducerID, x.LastProducerEpoch = x.ProducerID, x.ProducerEpoch
+		}
+		x.ProducerEpoch++
+		wrote = x.ProducerEpoch
+		return tx.PutTxn(x)
+	})
+	return wrote, err
 }
 
 // MultiProcess checks that committers in several processes sharing one
 // store get disjoint, gap-free offsets, consistent index entries, unique
-// producer ids and intact idempotent-producer state. It is opt-in: only a
+// producer ids and intact idempotent-producer state, and that their
+// concurrent bumps of one transactional id lose none. It is opt-in: only a
 // backend that several processes can open at once (a database server;
 // not bbolt, which locks its file, nor the in-memory store) calls it.
 //
@@ -109,6 +138,7 @@ func MultiProcess(t *testing.T, o MultiProcessOptions, newURL func(t *testing.T)
 	spans := map[int32][][2]int64{}
 	pids := map[int64]bool{}
 	lastSeq := map[string]int32{}
+	var txnEpochs []int16
 	for i := range o.Procs {
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("child%d.json", i)))
 		if err != nil {
@@ -130,6 +160,22 @@ func MultiProcess(t *testing.T, o MultiProcessOptions, newURL func(t *testing.T)
 		for k, v := range r.LastSeq {
 			lastSeq[k] = v
 		}
+		txnEpochs = append(txnEpochs, r.TxnEpochs...)
+	}
+	bumps := o.Procs * o.Goroutines * o.Rounds
+	slices.Sort(txnEpochs)
+	for i, e := range txnEpochs {
+		if len(txnEpochs) != bumps || e != int16(i+1) {
+			t.Fatalf("transactional id bumps committed epochs %v, want 1..%d each once", txnEpochs, bumps)
+		}
+	}
+	var final *meta.Txn
+	err = s.Transactions().ViewTxn(ctx, multiTxnID, func(tx meta.TxnTx) error {
+		final, err = tx.Txn()
+		return err
+	})
+	if err != nil || final == nil || int(final.ProducerEpoch) != bumps || final.Version != uint64(bumps) {
+		t.Fatalf("transactional id after %d bumps: %+v (%v)", bumps, final, err)
 	}
 	if want := o.Procs * o.Goroutines; len(pids) != want {
 		t.Fatalf("%d producer ids, want %d", len(pids), want)
@@ -216,7 +262,13 @@ func multiChild(t *testing.T, o MultiProcessOptions, open func(ctx context.Conte
 					t.Error(err)
 					return
 				}
+				epoch, err := bumpTxn(ctx, s, multiTxnID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				mu.Lock()
+				rep.TxnEpochs = append(rep.TxnEpochs, epoch)
 				for j, b := range obj.Batches {
 					br := res[0][j]
 					if br.Err != nil || br.Duplicate {

@@ -36,7 +36,9 @@
 // ConsumerGroups and GroupOffsets lead with the group name. Brokers (the
 // broker registry, schema version 2) is keyed by broker name: one row
 // per broker, read whole. Leases (schema version 3) is keyed by lease
-// name: a handful of rows, each read by key. The cluster id and the
+// name: a handful of rows, each read by key. Transactions (schema
+// version 5) is keyed by transactional id: one row per id, the record as
+// JSON, read by key and, for ListTransactions, whole. The cluster id and the
 // producer-id counter share the one Cluster row (cold paths).
 //
 // IndexEntries.Kind (schema version 3, NOT NULL DEFAULT 0) is the
